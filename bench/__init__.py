@@ -1,0 +1,1 @@
+"""kv-bench: the load generator (installed as the package ``kvbench``)."""

@@ -1,0 +1,49 @@
+"""Server settings: one frozen dataclass, every default named with its reason."""
+
+from __future__ import annotations
+
+import dataclasses
+
+DEFAULT_PORT = 6379  # Redis's port, as mini_redis used
+DEFAULT_AOF_PATH = "mini_redis.aof"  # mini_redis's log name, in the current directory
+DEFAULT_BIND = "127.0.0.1"  # loopback only until someone opens it up on purpose
+
+# A line longer than any real command: it stops a client from filling memory
+# with a request that never ends. Redis's PROTO_INLINE_MAX_SIZE.
+MAX_INLINE_BYTES = 64 * 1024
+
+# How many parsed requests may wait for a connection's worker before the
+# reactor stops reading that socket. Bounds memory for a client that
+# pipelines without reading replies; large enough that a normal pipeline
+# never stalls.
+MAX_QUEUED_REQUESTS = 4096
+
+# Idle worker threads kept for reuse. Past this, a worker whose connection
+# ends exits instead of waiting, so a burst of connections does not leave
+# thousands of parked threads behind.
+MAX_IDLE_WORKERS = 64
+
+# Grace period on shutdown for connections to finish the commands they sent.
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+# Active expiry: like Redis's activeExpireCycle, look at keys with a TTL in
+# small batches ten times a second; keep going while a batch was mostly
+# expired, but never for longer than the budget, so clients are not stalled.
+EXPIRE_CYCLE_SECONDS = 0.1
+EXPIRE_BATCH_KEYS = 20
+EXPIRE_REPEAT_RATIO = 0.25  # go on while more than 25% of a batch had expired
+EXPIRE_BUDGET_SECONDS = 0.005
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    port: int = DEFAULT_PORT
+    aof_path: str = DEFAULT_AOF_PATH
+    bind: str = DEFAULT_BIND
+    max_inline_bytes: int = MAX_INLINE_BYTES
+    max_queued_requests: int = MAX_QUEUED_REQUESTS
+    max_idle_workers: int = MAX_IDLE_WORKERS
+    shutdown_grace_seconds: float = SHUTDOWN_GRACE_SECONDS
+    active_expiry: bool = True
+    # How often the log is fsynced: "always", "everysec" (Redis's default) or "no".
+    appendfsync: str = "everysec"

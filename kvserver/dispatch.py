@@ -1,0 +1,83 @@
+"""Run one command: look it up, check it, apply it, log it.
+
+Clients on every port and the start-up log replay all come through
+``Dispatcher.execute``. The rules it keeps:
+
+* Unknown commands and wrong arity are replies, never exceptions.
+* A read command runs without the write lock.
+* A write command runs under the global write lock, and so does the
+  append of its effects to the log. If the append fails, the keys the
+  command touched are put back as they were and the client gets an error:
+  a write is acknowledged only once it is applied *and* logged.
+* Only ``CommandError`` is part of the contract; any other exception is a
+  bug, logged with its traceback and answered with a generic error so that
+  one bad request never takes the connection, or the server, down.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kvserver import errors
+from kvserver.aof import AppendOnlyFile
+from kvserver.commands import COMMANDS
+from kvserver.errors import AofError, CommandError
+from kvserver.session import Session
+from kvserver.store import Keyspace
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, keyspace: Keyspace, aof: AppendOnlyFile | None) -> None:
+        self.keyspace = keyspace
+        self.aof = aof  # None while replaying: nothing is logged then
+        self._clock = keyspace.clock
+        self._lock = keyspace.write_lock
+
+    def execute(self, session: Session, args: list[bytes]) -> object:
+        """Run ``args`` (name first) for ``session``; returns the reply value."""
+        cmd = COMMANDS.get(args[0].upper())
+        if cmd is None:
+            return errors.unknown_command(args[0], args[1:])
+        if not cmd.arity_ok(len(args)):
+            return errors.wrong_arity(cmd.name)
+        argv = args[1:]
+        try:
+            if not cmd.write:
+                session.now = self._clock()
+                return cmd.func(session, argv)
+            with self._lock:
+                # The clock is read under the lock so that deadlines in the
+                # log never go backwards relative to the log order.
+                session.now = self._clock()
+                return self._write(cmd, session, argv)
+        except CommandError as exc:
+            return exc
+        except Exception:
+            log.exception("internal error running %r", cmd.name)
+            return CommandError(errors.INTERNAL_ERROR)
+
+    def _write(self, cmd, session: Session, argv: list[bytes]) -> object:
+        effects = session.effects
+        db = session.db
+        aof = self.aof
+        if aof is None:  # replaying the log: apply only
+            try:
+                return cmd.func(session, argv)
+            finally:
+                effects.clear()
+        undo = [(key, db.snapshot(key)) for key in cmd.keys(argv)]
+        try:
+            reply = cmd.func(session, argv)
+            if effects:
+                try:
+                    aof.append(db.index, effects)
+                except AofError as exc:
+                    for key, state in reversed(undo):
+                        db.restore(key, state)
+                    log.error("write refused, the log cannot be written: %s", exc)
+                    return errors.log_write_failed(str(exc))
+            return reply
+        finally:
+            effects.clear()

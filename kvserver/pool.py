@@ -1,0 +1,106 @@
+"""The pool of worker threads: one thread serves one connection at a time.
+
+A new connection gets an idle worker if there is one, or a new thread; the
+pool grows with the number of connections. When a connection ends its
+worker goes back to the idle list, unless ``max_idle`` workers are already
+idle, in which case the thread exits: the pool shrinks back after a burst.
+
+``thread_context`` (optional) is a context-manager factory entered for each
+worker thread's whole life; the profiling scripts use it to run a profiler
+in every worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+class _Worker:
+    __slots__ = ("thread", "job", "signal")
+
+    def __init__(self) -> None:
+        self.job: object | None = None
+        self.signal = threading.Lock()  # locked until a job is handed over
+        self.signal.acquire()
+        self.thread: threading.Thread | None = None
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        run: Callable[[object], None],
+        max_idle: int,
+        thread_context: Callable[[], contextlib.AbstractContextManager] | None = None,
+    ) -> None:
+        self._run = run
+        self._max_idle = max_idle
+        self._thread_context = thread_context or contextlib.nullcontext
+        # Protects _idle, _all and _closed. Held only to move a worker
+        # between lists, never while a job runs.
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._all: set[_Worker] = set()
+        self._closed = False
+        self._started = 0
+
+    @property
+    def size(self) -> int:
+        """Worker threads alive now (busy or idle)."""
+        return len(self._all)
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    def submit(self, job: object) -> None:
+        """Run ``run(job)`` on an idle worker, or on a new thread."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("pool is shut down")
+            if self._idle:
+                worker = self._idle.pop()
+                worker.job = job
+                worker.signal.release()
+                return
+            worker = _Worker()
+            worker.job = job
+            self._all.add(worker)
+            self._started += 1
+            name = f"kv-worker-{self._started}"
+        worker.thread = threading.Thread(target=self._work, args=(worker,), name=name, daemon=True)
+        worker.thread.start()
+
+    def _work(self, worker: _Worker) -> None:
+        with self._thread_context():
+            while True:
+                job, worker.job = worker.job, None
+                try:
+                    self._run(job)
+                except Exception:
+                    log.exception("worker failed")  # the connection is closed by run's cleanup
+                with self._lock:
+                    if self._closed or len(self._idle) >= self._max_idle:
+                        self._all.discard(worker)
+                        return
+                    self._idle.append(worker)
+                worker.signal.acquire()  # until submit() or shutdown() hands over
+                if worker.job is None:  # shutdown
+                    return
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop idle workers and wait for busy ones to finish their jobs."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            workers = list(self._all)
+            self._all.clear()
+        for worker in idle:
+            worker.signal.release()  # job is None: the thread exits
+        for worker in workers:
+            if worker.thread is not None and worker.thread is not threading.current_thread():
+                worker.thread.join(timeout)

@@ -1,0 +1,213 @@
+"""RESP, Redis's serialization protocol: requests in, replies out, no I/O.
+
+The append-only log is a stream of RESP arrays (the format of Redis's own
+appendonly.aof), so this module is also what writes and replays the log.
+
+``RespParser`` accepts what Redis accepts from a client: arrays of bulk
+strings, and (unless ``inline=False``, as for the log) inline commands, split
+like the text protocol. It keeps where it stopped inside a partly received
+array, so a large request arriving in many pieces is parsed once, and it
+checks each declared length against Redis's limits before reading the bytes.
+"""
+
+from __future__ import annotations
+
+from kvserver import errors
+from kvserver.config import MAX_INLINE_BYTES
+from kvserver.errors import CommandError, KvError
+from kvserver.protocol import NEED_DATA, Status
+from kvserver.protocol.text import InvalidRequest, split_args
+
+# Redis's proto-max-bulk-len: no single argument may be larger.
+MAX_BULK_BYTES = 512 * 1024 * 1024
+# Redis's limit on the element count of one request array.
+MAX_MULTIBULK_COUNT = 1024 * 1024
+
+
+class RespParser:
+    """Split a byte stream into requests (lists of bytes). Sans-I/O."""
+
+    __slots__ = (
+        "_buffer",
+        "_pos",
+        "_discarded",
+        "_args",
+        "_remaining",
+        "_inline",
+        "_max_inline",
+        "_partial_bytes",
+    )
+
+    def __init__(self, *, inline: bool = True, max_inline: int = MAX_INLINE_BYTES) -> None:
+        self._buffer = bytearray()
+        self._pos = 0  # start of unparsed bytes in _buffer
+        self._discarded = 0  # bytes dropped from the front of _buffer so far
+        self._args: list[bytes] | None = None  # a partly parsed array
+        self._remaining = 0  # elements still to read into _args
+        self._inline = inline
+        self._max_inline = max_inline
+        self._partial_bytes = 0  # bytes of a partly parsed array already used
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    @property
+    def consumed(self) -> int:
+        """Bytes of the stream that make up the requests returned so far.
+
+        While an array is partly parsed this still points at its start, so
+        it is always the end of the last whole request: the log replay
+        truncates a torn tail there.
+        """
+        return self._discarded + self._pos - self._partial_bytes
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as requests."""
+        return len(self._buffer) - self._pos + self._partial_bytes
+
+    def next_request(self) -> list[bytes] | InvalidRequest | object:
+        """The next request, an ``InvalidRequest`` (inline only), or ``NEED_DATA``.
+
+        Raises ``ProtocolError`` when the stream cannot be parsed.
+        """
+        while True:
+            if self._args is None:
+                if self._pos >= len(self._buffer):
+                    self._compact()
+                    return NEED_DATA
+                if self._buffer[self._pos] != 0x2A:  # '*'
+                    request = self._next_inline()
+                    if request is NEED_DATA:
+                        self._compact()
+                    if request is None:
+                        continue  # an empty line: nothing to answer
+                    return request
+                if not self._start_array():
+                    self._compact()
+                    return NEED_DATA
+                if self._args is None:
+                    continue  # an empty array: Redis ignores it
+            if not self._read_bulks():
+                self._compact()
+                return NEED_DATA
+            args, self._args = self._args, None
+            return args
+
+    # -- internals -----------------------------------------------------------
+
+    def _start_array(self) -> bool:
+        buffer = self._buffer
+        end = buffer.find(b"\r\n", self._pos)
+        if end < 0:
+            if len(buffer) - self._pos > self._max_inline:
+                raise errors.protocol_error("too big mbulk count string")
+            return False
+        try:
+            count = int(buffer[self._pos + 1 : end])
+        except ValueError:
+            raise errors.protocol_error("invalid multibulk length") from None
+        if count > MAX_MULTIBULK_COUNT:
+            raise errors.protocol_error("invalid multibulk length")
+        header = end + 2 - self._pos
+        self._pos = end + 2
+        if count <= 0:
+            return True  # leaves _args None: nothing to run
+        self._args = []
+        self._remaining = count
+        self._partial_bytes = header
+        return True
+
+    def _read_bulks(self) -> bool:
+        buffer = self._buffer
+        args = self._args
+        pos = self._pos
+        size = len(buffer)
+        while self._remaining:
+            if pos >= size:
+                break
+            if buffer[pos] != 0x24:  # '$'
+                raise errors.protocol_error(f"expected '$', got '{chr(buffer[pos])}'")
+            end = buffer.find(b"\r\n", pos)
+            if end < 0:
+                if size - pos > self._max_inline:
+                    raise errors.protocol_error("too big bulk count string")
+                break
+            try:
+                length = int(buffer[pos + 1 : end])
+            except ValueError:
+                raise errors.protocol_error("invalid bulk length") from None
+            if length < 0 or length > MAX_BULK_BYTES:
+                raise errors.protocol_error("invalid bulk length")
+            data_end = end + 2 + length
+            if data_end + 2 > size:
+                break  # the bytes have not all arrived; come back later
+            if buffer[data_end : data_end + 2] != b"\r\n":
+                raise errors.protocol_error("bulk string not terminated by CRLF")
+            args.append(bytes(buffer[end + 2 : data_end]))
+            pos = data_end + 2
+            self._remaining -= 1
+        self._partial_bytes += pos - self._pos
+        self._pos = pos
+        if self._remaining:
+            return False
+        self._partial_bytes = 0
+        return True
+
+    def _next_inline(self) -> list[bytes] | InvalidRequest | object | None:
+        if not self._inline:
+            got = chr(self._buffer[self._pos])
+            raise errors.protocol_error(f"expected '*', got '{got}'")
+        buffer = self._buffer
+        end = buffer.find(b"\n", self._pos)
+        if end < 0:
+            if len(buffer) - self._pos > self._max_inline:
+                raise errors.ProtocolError(errors.TOO_BIG_INLINE)
+            return NEED_DATA  # nothing consumed: wait for the rest of the line
+        if end - self._pos > self._max_inline:
+            raise errors.ProtocolError(errors.TOO_BIG_INLINE)
+        line = bytes(buffer[self._pos : end])
+        self._pos = end + 1
+        try:
+            args = split_args(line)
+        except CommandError as exc:
+            return InvalidRequest(exc)
+        return args or None
+
+    def _compact(self) -> None:
+        # Drop parsed bytes so the buffer holds only what is still needed
+        # (the arguments of a partly parsed array are already in _args).
+        if self._pos:
+            del self._buffer[: self._pos]
+            self._discarded += self._pos
+            self._pos = 0
+
+
+# --- encoding ----------------------------------------------------------------
+
+
+def encode_command(args: list[bytes]) -> bytes:
+    """A request as a RESP array of bulk strings (what the log stores)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    return b"".join(out)
+
+
+def encode_reply(reply: object) -> bytes:
+    """One reply value in RESP2."""
+    kind = type(reply)
+    if kind is bytes:
+        return b"$%d\r\n%s\r\n" % (len(reply), reply)
+    if kind is Status:
+        return b"+%s\r\n" % reply.encode()
+    if kind is int:
+        return b":%d\r\n" % reply
+    if reply is None:
+        return b"$-1\r\n"
+    if isinstance(reply, list):
+        return b"*%d\r\n" % len(reply) + b"".join([encode_reply(item) for item in reply])
+    if isinstance(reply, KvError):
+        message = reply.message.replace("\r", " ").replace("\n", " ")
+        return b"-%s\r\n" % message.encode()
+    raise TypeError(f"no RESP encoding for reply {reply!r}")

@@ -1,0 +1,237 @@
+"""The selectors loop: accept connections, read sockets, run hand-backs.
+
+One thread runs ``Reactor.run``. It owns the selector and every socket's
+registration: it accepts, ``recv``\\ s without blocking, feeds each
+connection's parser and queues the parsed requests for that connection's
+worker (see connection.py for the division of labour). Other threads never
+touch the selector; they ask the reactor to do things with ``call_soon``,
+which wakes it through a socketpair. The loop never polls and never uses a
+timeout except to bound the shutdown grace period.
+
+Stopping (``stop``, from any thread): the listeners are closed, reading
+stops on every connection and each worker is told ``EOF`` after the
+requests it already has; the loop ends once every worker has handed its
+connection back, or after the grace period, when the sockets of the
+stragglers are shut down so their workers stop waiting on them.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import selectors
+import socket
+import time
+from collections.abc import Callable
+
+from kvserver.connection import EOF, Connection
+from kvserver.errors import ProtocolError
+from kvserver.protocol import NEED_DATA
+from kvserver.protocol.wire import WireProtocol
+
+log = logging.getLogger(__name__)
+
+READ_BYTES = 256 * 1024  # per recv(): one syscall takes a deep pipeline whole
+
+
+class Reactor:
+    def __init__(
+        self,
+        listeners: list[tuple[socket.socket, WireProtocol]],
+        start_worker: Callable[[Connection], None],
+        *,
+        max_line: int,
+        max_queued: int,
+        grace_seconds: float,
+    ) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._start_worker = start_worker
+        self._max_line = max_line
+        self._max_queued = max_queued
+        self._grace = grace_seconds
+        self.connections: set[Connection] = set()
+        self._listeners = listeners
+        self._calls: collections.deque = collections.deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._wake_pending = False
+        self._stopping = False
+        self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
+        for sock, protocol in listeners:
+            sock.setblocking(False)
+            self._selector.register(sock, selectors.EVENT_READ, (self._on_accept, protocol))
+
+    # -- called from other threads -------------------------------------------
+
+    def call_soon(self, func: Callable, *args: object) -> None:
+        """Run ``func(*args)`` on the reactor thread, soon. Thread-safe."""
+        self._calls.append((func, args))
+        if not self._wake_pending:
+            self._wake_pending = True
+            try:
+                self._wake_w.send(b"\0")
+            except (BlockingIOError, OSError):
+                pass  # a wake-up byte is already waiting, or we are closing
+
+    def stop(self) -> None:
+        self.call_soon(self._begin_stop)
+
+    # -- the loop --------------------------------------------------------------
+
+    def run(self) -> None:
+        select = self._selector.select
+        deadline: float | None = None
+        forced = False
+        try:
+            while True:
+                if self._stopping:
+                    if not self.connections:
+                        return
+                    if deadline is None:
+                        deadline = time.monotonic() + self._grace
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        if forced:
+                            log.warning("%d connections did not finish; leaving them", len(self.connections))
+                            return
+                        self._force_close_all()
+                        forced = True
+                        deadline = time.monotonic() + self._grace
+                        continue
+                    events = select(remaining)
+                else:
+                    events = select()
+                for key, _ in events:
+                    handler = key.data
+                    if type(handler) is tuple:
+                        handler[0](key.fileobj, handler[1])
+                    elif handler.__class__ is Connection:
+                        self._on_readable(handler)
+                    else:
+                        handler()
+        finally:
+            self._selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _on_wake(self) -> None:
+        self._wake_pending = False
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        calls = self._calls
+        while calls:
+            func, args = calls.popleft()
+            func(*args)
+
+    def _on_accept(self, listener: socket.socket, protocol: WireProtocol) -> None:
+        while True:
+            try:
+                sock, peer = listener.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:  # EMFILE and friends: keep serving the others
+                log.warning("accept failed: %s", exc)
+                return
+            sock.setblocking(False)
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = Connection(sock, peer, protocol, self._max_line)
+            self.connections.add(conn)
+            self._start_reading(conn)
+            log.debug("accepted %r", conn)
+            try:
+                self._start_worker(conn)
+            except RuntimeError:  # the pool is shutting down
+                self.close(conn)
+
+    def _on_readable(self, conn: Connection) -> None:
+        try:
+            data = conn.sock.recv(READ_BYTES)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            log.debug("%r: recv failed: %s", conn, exc)
+            data = b""
+        inbox = conn.inbox
+        if not data:
+            self._end_input(conn)
+            return
+        parser = conn.parser
+        parser.feed(data)
+        try:
+            while (request := parser.next_request()) is not NEED_DATA:
+                inbox.append(request)
+        except ProtocolError as exc:
+            inbox.append(exc)  # the worker answers it, then closes
+            conn.eof = True
+            self._stop_reading(conn)
+        else:
+            if len(inbox) > self._max_queued:
+                # Back-pressure: the worker resumes reading once it catches up.
+                conn.paused = True
+                self._stop_reading(conn)
+        conn.wake()
+
+    # -- registration (reactor thread only) -----------------------------------
+
+    def _start_reading(self, conn: Connection) -> None:
+        if not conn.reading and not conn.eof and not conn.closed:
+            self._selector.register(conn.sock, selectors.EVENT_READ, conn)
+            conn.reading = True
+
+    def _stop_reading(self, conn: Connection) -> None:
+        if conn.reading:
+            self._selector.unregister(conn.sock)
+            conn.reading = False
+
+    def _end_input(self, conn: Connection) -> None:
+        if not conn.eof:
+            conn.eof = True
+            self._stop_reading(conn)
+            conn.inbox.append(EOF)
+            conn.wake()
+
+    def resume(self, conn: Connection) -> None:
+        """Read from ``conn`` again after back-pressure paused it."""
+        if conn.paused:
+            conn.paused = False
+            self._start_reading(conn)
+
+    def close(self, conn: Connection) -> None:
+        """Close ``conn``'s socket; its worker has finished with it."""
+        if conn.closed:
+            return
+        self._stop_reading(conn)
+        conn.closed = True
+        conn.eof = True
+        self.connections.discard(conn)
+        try:
+            conn.sock.close()
+        except OSError:
+            pass
+        log.debug("closed %r", conn)
+
+    # -- stopping ----------------------------------------------------------------
+
+    def _begin_stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        for sock, _ in self._listeners:
+            self._selector.unregister(sock)
+            sock.close()
+        for conn in list(self.connections):
+            self._end_input(conn)
+
+    def _force_close_all(self) -> None:
+        # Workers still busy after the grace period are stuck sending to a
+        # client that does not read: shutting the socket down ends their wait.
+        for conn in self.connections:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

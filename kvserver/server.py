@@ -1,0 +1,143 @@
+"""The server: wires the keyspace, the log, the reactor and the worker pool.
+
+Lifecycle (as ``socketserver``)::
+
+    server = Server(config)   # replays the log completely, then binds and listens
+    server.serve_forever()    # serves until stopped; closes everything on return
+    server.shutdown()         # from another thread: stop, and block until
+                              # serve_forever has finished and the log is closed
+
+``request_shutdown()`` is the non-blocking form, safe in a signal handler.
+The log is replayed before the listening socket exists, so no client can
+connect to a half-loaded keyspace. If the log cannot be opened or is
+damaged, the constructor raises ``AofError`` and nothing listens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+
+from kvserver import __version__
+from kvserver.aof import AppendOnlyFile, replay
+from kvserver.config import Config
+from kvserver.connection import Connection, serve
+from kvserver.dispatch import Dispatcher
+from kvserver.pool import WorkerPool
+from kvserver.protocol.wire import TEXT
+from kvserver.reactor import Reactor
+from kvserver.session import Session
+from kvserver.store import ActiveExpiry, Keyspace, system_clock
+
+log = logging.getLogger(__name__)
+
+LISTEN_BACKLOG = 511  # Redis's tcp-backlog default
+
+
+class Server:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], int] = system_clock,
+        thread_context: Callable[[], contextlib.AbstractContextManager] | None = None,
+    ) -> None:
+        self.config = config
+        self.keyspace = Keyspace(clock)
+        self._load(config.aof_path)
+        self.aof = AppendOnlyFile(config.aof_path, config.appendfsync)
+        self.dispatcher = Dispatcher(self.keyspace, self.aof)
+        try:
+            listener = socket.create_server(
+                (config.bind, config.port),
+                family=socket.AF_INET6 if ":" in config.bind else socket.AF_INET,
+                backlog=LISTEN_BACKLOG,
+            )
+        except OSError:
+            self.aof.close()
+            raise
+        self.address = listener.getsockname()
+        self.pool = WorkerPool(self._serve_connection, config.max_idle_workers, thread_context)
+        self.reactor = Reactor(
+            [(listener, TEXT)],
+            self.pool.submit,
+            max_line=config.max_inline_bytes,
+            max_queued=config.max_queued_requests,
+            grace_seconds=config.shutdown_grace_seconds,
+        )
+        self._expiry = ActiveExpiry(self.keyspace) if config.active_expiry else None
+        self._finished = threading.Event()
+        self._serving = False
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    def _load(self, path: str) -> None:
+        replayer = Dispatcher(self.keyspace, None)
+        session = Session(self.keyspace)
+        result = replay(path, lambda args: replayer.execute(session, args))
+        log.info(
+            "DB loaded from append only file %s: %d records in %.3f seconds",
+            path,
+            result.records,
+            result.seconds,
+        )
+
+    def _serve_connection(self, conn: Connection) -> None:
+        serve(
+            conn,
+            self.dispatcher,
+            lambda c: self.reactor.call_soon(self.reactor.close, c),
+            lambda c: self.reactor.call_soon(self.reactor.resume, c),
+        )
+
+    def serve_forever(self) -> None:
+        """Serve clients until ``shutdown``; then close the log. Once only."""
+        self._serving = True
+        log.info(
+            "kvserver %s (pid %d) ready to accept connections on %s port %d, log %s, appendfsync %s",
+            __version__,
+            os.getpid(),
+            self.address[0],
+            self.port,
+            self.config.aof_path,
+            self.config.appendfsync,
+        )
+        if self._expiry:
+            self._expiry.start()
+        try:
+            self.reactor.run()
+        finally:
+            self._close()
+
+    def request_shutdown(self) -> None:
+        """Ask serve_forever to stop; returns at once (signal-handler safe)."""
+        self.reactor.stop()
+
+    def shutdown(self) -> None:
+        """Stop serving and block until serve_forever has returned."""
+        self.request_shutdown()
+        if self._serving:
+            self._finished.wait()
+
+    def server_close(self) -> None:
+        """Release everything for a server that never served."""
+        if not self._serving:
+            self.reactor.stop()
+            self.reactor.run()
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            self.pool.shutdown(timeout=self.config.shutdown_grace_seconds)
+            if self._expiry:
+                self._expiry.stop()
+            self.aof.close()
+            log.info("log flushed and closed; bye")
+        finally:
+            self._finished.set()

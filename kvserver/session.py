@@ -1,0 +1,32 @@
+"""Per-client state that commands read and change.
+
+A ``Session`` belongs to one connection (or to the log replay) and is only
+ever used by one thread at a time: the connection's worker.
+"""
+
+from __future__ import annotations
+
+from kvserver.store import Database, Keyspace
+
+
+class Session:
+    __slots__ = ("keyspace", "db", "now", "effects", "closing", "name", "id")
+
+    def __init__(self, keyspace: Keyspace, client_id: int = 0) -> None:
+        self.keyspace = keyspace
+        self.db: Database = keyspace.dbs[0]  # SELECT changes it
+        self.now = 0  # ms; the dispatcher sets it before each command
+        # What the running write command asks to be logged: its *effects*,
+        # one argument list per record (see Session.log).
+        self.effects: list[list[bytes]] = []
+        self.closing = False  # QUIT sets it: reply, then close
+        self.name = b""
+        self.id = client_id
+
+    def log(self, *args: bytes) -> None:
+        """Record one effect of the running write command for the log.
+
+        Commands log what they did, not what they were asked: a relative TTL
+        becomes an absolute PEXPIREAT, a TTL already in the past becomes DEL.
+        """
+        self.effects.append(list(args))
