@@ -56,7 +56,7 @@ class _Client:
 
     def run(self, start: threading.Barrier) -> None:
         start.wait()
-        sock, readline = self.sock, self.reader.readline
+        sock, readline = self.sock, self._readline
         prefix = b"kvbench:%d:" % self.index
         done = 0
         try:
@@ -75,6 +75,12 @@ class _Client:
             self.failures += 2 * (self.ops - done)
         finally:
             self.close()
+
+    def _readline(self) -> bytes:
+        line = self.reader.readline()
+        if not line:
+            raise ConnectionError("server closed the connection")
+        return line
 
     def close(self) -> None:
         try:

@@ -116,12 +116,16 @@ class Reactor:
             self._wake_w.close()
 
     def _on_wake(self) -> None:
-        self._wake_pending = False
+        # Drain the wake-up bytes *before* clearing the flag: a call_soon that
+        # saw the flag set has already queued its call, which the loop below
+        # runs; one that sees it cleared sends a fresh byte. (Clearing first
+        # could swallow that byte and leave the flag set forever.)
         try:
             while self._wake_r.recv(4096):
                 pass
         except BlockingIOError:
             pass
+        self._wake_pending = False
         calls = self._calls
         while calls:
             func, args = calls.popleft()

@@ -1,0 +1,173 @@
+"""Shared fixtures: a server on port 0 (in-process or as a real process) and
+a small line-protocol client. No test sleeps: waits poll with a deadline."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kvserver.config import Config
+from kvserver.server import Server
+
+REPLY_TIMEOUT_S = 10.0
+START_TIMEOUT_S = 20.0
+READY = re.compile(rb"ready to accept connections on \S+ port (\d+)")
+
+
+class TextClient:
+    """A blocking client for the text protocol, one reply line at a time."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", greet: bool = True) -> None:
+        self.sock = socket.create_connection((host, port), timeout=REPLY_TIMEOUT_S)
+        self._buffer = b""
+        if greet:
+            assert self.read_line() == b"OK mini-redis ready"
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read_line(self) -> bytes:
+        while b"\r\n" not in self._buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed by server; pending {self._buffer!r}")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\r\n", 1)
+        return line
+
+    def call(self, line: bytes | str) -> bytes:
+        if isinstance(line, str):
+            line = line.encode()
+        self.send(line + b"\r\n")
+        return self.read_line()
+
+    def read_until_closed(self) -> bytes:
+        """Everything left until the server closes the connection."""
+        data = self._buffer
+        self._buffer = b""
+        while chunk := self.sock.recv(65536):
+            data += chunk
+        return data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class RunningServer:
+    """A Server serving on a thread of this process."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.port = server.port
+        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self.thread.start()
+        self.clients: list[TextClient] = []
+
+    def client(self, **kwargs) -> TextClient:
+        client = TextClient(self.port, **kwargs)
+        self.clients.append(client)
+        return client
+
+    def stop(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.server.shutdown()
+        self.thread.join(REPLY_TIMEOUT_S)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator:
+    """``start_server(**config)`` -> RunningServer; all are stopped afterwards."""
+    started: list[RunningServer] = []
+
+    def start(**overrides) -> RunningServer:
+        settings = {"port": 0, "aof_path": str(tmp_path / "test.aof"), **overrides}
+        clock = settings.pop("clock", None)
+        server = Server(Config(**settings), **({"clock": clock} if clock else {}))
+        running = RunningServer(server)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        if running.thread.is_alive():
+            running.stop()
+
+
+class FakeClock:
+    """Unix milliseconds that move only when a test says so."""
+
+    def __init__(self, now_ms: int = 1_700_000_000_000) -> None:
+        self.now = now_ms
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+
+
+class ServerProcess:
+    """``python -m kvserver 0 AOF`` as a real process, for restarts and crashes."""
+
+    def __init__(self, aof_path: Path, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kvserver", "0", str(aof_path), *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.output = b""
+        self.port = self._wait_ready()
+
+    def _wait_ready(self) -> int:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"server exited before it was ready:\n{self.output.decode()}")
+            self.output += line
+            match = READY.search(line)
+            if match:
+                return int(match.group(1))
+        raise RuntimeError(f"server not ready in {START_TIMEOUT_S}s:\n{self.output.decode()}")
+
+    def client(self) -> TextClient:
+        return TextClient(self.port)
+
+    def finish(self, timeout: float = REPLY_TIMEOUT_S) -> int:
+        """Wait for the process to exit; collects the rest of its output."""
+        out, _ = self.proc.communicate(timeout=timeout)
+        self.output += out
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.finish()
+
+
+@pytest.fixture
+def server_process() -> Iterator:
+    """``server_process(aof_path, *args)`` -> ServerProcess; all killed afterwards."""
+    procs: list[ServerProcess] = []
+
+    def start(aof_path: Path, *extra: str) -> ServerProcess:
+        proc = ServerProcess(aof_path, *extra)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()

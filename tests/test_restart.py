@@ -1,0 +1,115 @@
+"""What survives a restart and a crash: real server processes, real signals."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from kvserver.protocol.resp import encode_command
+
+
+def test_sigterm_flushes_and_a_restart_brings_every_key_back_with_its_ttl(tmp_path, server_process):
+    aof = tmp_path / "mini_redis.aof"
+    first = server_process(aof)
+    client = first.client()
+    assert client.call("SET project redis-lite") == b"OK"
+    assert client.call('SET "with space" "a\\nb"') == b"OK"
+    assert client.call("SET short-lived v") == b"OK"
+    assert client.call("EXPIRE short-lived 1000") == b"1"
+    assert client.call("SET gone v") == b"OK"
+    assert client.call("DEL gone") == b"1"
+    client.close()
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.finish() == 0
+    assert b"log flushed and closed" in first.output
+
+    second = server_process(aof)
+    assert b"DB loaded from append only file" in second.output
+    client = second.client()
+    assert client.call("GET project") == b"redis-lite"
+    assert client.call("GET 'with space'") == b'"a\\nb"'
+    ttl = int(client.call("TTL short-lived"))
+    assert 990 <= ttl <= 1000
+    assert client.call("GET gone") == b"nil"
+
+
+def test_ctrl_c_stops_cleanly(tmp_path, server_process):
+    proc = server_process(tmp_path / "a.aof")
+    proc.client().call("SET a 1")
+    proc.proc.send_signal(signal.SIGINT)
+    assert proc.finish() == 0
+
+
+def test_acknowledged_writes_survive_sigkill(tmp_path, server_process):
+    aof = tmp_path / "crash.aof"
+    first = server_process(aof)
+    client = first.client()
+    for i in range(500):
+        assert client.call(f"SET key{i} value{i}") == b"OK"
+    assert client.call("EXPIRE key7 5000") == b"1"
+    first.proc.kill()  # SIGKILL: no chance to flush anything
+    first.finish()
+
+    client = server_process(aof).client()
+    for i in range(500):
+        assert client.call(f"GET key{i}") == b"value%d" % i
+    assert 4990 <= int(client.call("TTL key7")) <= 5000
+
+
+def test_a_ttl_that_ran_out_while_the_server_was_down_is_gone(tmp_path, server_process):
+    aof = tmp_path / "expired.aof"
+    past = int(time.time() * 1000) - 60_000  # the deadline passed a minute ago
+    aof.write_bytes(
+        encode_command([b"SELECT", b"0"])
+        + encode_command([b"SET", b"old", b"v"])
+        + encode_command([b"PEXPIREAT", b"old", b"%d" % past])
+        + encode_command([b"SET", b"kept", b"v"])
+    )
+    client = server_process(aof).client()
+    assert client.call("GET old") == b"nil"
+    assert client.call("TTL old") == b"-2"
+    assert client.call("GET kept") == b"v"
+
+
+def test_missing_log_is_created_empty(tmp_path, server_process):
+    aof = tmp_path / "new.aof"
+    server_process(aof).client().call("PING")
+    assert aof.exists()
+
+
+def test_unwritable_log_stops_start_up_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "kvserver", "0", str(tmp_path / "no-such-dir" / "x.aof")],
+        capture_output=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert b"cannot open the append only file" in result.stderr
+    assert b"No such file or directory" in result.stderr
+
+
+def test_corrupt_log_stops_start_up_naming_offset_and_fix(tmp_path):
+    aof = tmp_path / "bad.aof"
+    good = encode_command([b"SET", b"a", b"1"])
+    aof.write_bytes(good + b"garbage\r\n" + good)
+    result = subprocess.run(
+        [sys.executable, "-m", "kvserver", "0", str(aof)], capture_output=True, timeout=30
+    )
+    assert result.returncode != 0
+    message = result.stderr.decode()
+    assert f"byte offset {len(good)}" in message
+    assert f"kv-check-aof --fix {aof}" in message
+
+
+def test_torn_tail_is_truncated_and_the_server_starts(tmp_path, server_process):
+    aof = tmp_path / "torn.aof"
+    good = encode_command([b"SET", b"a", b"1"])
+    aof.write_bytes(good + encode_command([b"SET", b"b", b"2"])[:-3])
+    proc = server_process(aof)
+    assert b"incomplete record" in proc.output
+    client = proc.client()
+    assert client.call("GET a") == b"1"
+    assert client.call("GET b") == b"nil"
+    assert aof.read_bytes() == good

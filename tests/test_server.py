@@ -1,0 +1,267 @@
+"""End to end over real sockets: the text protocol as a person with nc sees it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from tests.conftest import REPLY_TIMEOUT_S, FakeClock, TextClient
+
+MINI_REDIS_SESSION = [
+    ("SET name ABC", "OK"),
+    ("GET name", "ABC"),
+    ("DEL name", "1"),
+    ("GET name", "nil"),
+    ("SET temp hello", "OK"),
+    ("EXPIRE temp 30", "1"),
+    ("TTL temp", "30"),
+    ("PING", "PONG"),
+    ("QUIT", "OK"),
+]
+
+
+def test_the_mini_redis_session_byte_for_byte(start_server):
+    server = start_server(clock=FakeClock())
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=REPLY_TIMEOUT_S)
+    sock.sendall(b"".join(request.encode() + b"\n" for request, _ in MINI_REDIS_SESSION))
+    received = b""
+    while chunk := sock.recv(65536):  # QUIT: the server closes the connection
+        received += chunk
+    expected = b"OK mini-redis ready\r\n" + b"".join(r.encode() + b"\r\n" for _, r in MINI_REDIS_SESSION)
+    assert received == expected
+
+
+def test_ttl_counts_down_and_keys_expire_with_the_clock(start_server):
+    clock = FakeClock()
+    client = start_server(clock=clock).client()
+    assert client.call("SET temp hello") == b"OK"
+    assert client.call("EXPIRE temp 30") == b"1"
+    clock.advance(2_400)
+    assert client.call("TTL temp") == b"28"  # 27.6 s left, rounded as Redis rounds
+    clock.advance(27_600)
+    assert client.call("TTL temp") == b"0"  # at the deadline itself the key still lives (Redis)
+    clock.advance(1)
+    assert client.call("TTL temp") == b"-2"
+    assert client.call("GET temp") == b"nil"
+    assert client.call("TTL nosuchkey") == b"-2"
+    assert client.call("SET plain v") == b"OK"
+    assert client.call("TTL plain") == b"-1"
+
+
+def test_set_clears_ttl_and_nonpositive_expire_deletes(start_server):
+    client = start_server().client()
+    client.call("SET k v")
+    client.call("EXPIRE k 100")
+    assert client.call("SET k w") == b"OK"
+    assert client.call("TTL k") == b"-1"
+    assert client.call("EXPIRE k 0") == b"1"
+    assert client.call("GET k") == b"nil"
+    assert client.call("EXPIRE k 10") == b"0"
+    assert client.call("DEL k") == b"0"
+
+
+def test_command_names_are_case_insensitive(start_server):
+    client = start_server().client()
+    assert client.call("set a 1") == b"OK"
+    assert client.call("gEt a") == b"1"
+    assert client.call("ping") == b"PONG"
+
+
+@pytest.mark.parametrize(
+    "line, reply",
+    [
+        ("FOO", "ERR unknown command 'FOO', with args beginning with: "),
+        ("FOO a b", "ERR unknown command 'FOO', with args beginning with: 'a' 'b' "),
+        ("GET", "ERR wrong number of arguments for 'get' command"),
+        ("GET a b", "ERR wrong number of arguments for 'get' command"),
+        ("SET a", "ERR wrong number of arguments for 'set' command"),
+        ("EXPIRE a", "ERR wrong number of arguments for 'expire' command"),
+        ("EXPIRE a ten", "ERR value is not an integer or out of range"),
+        ("EXPIRE a 1.5", "ERR value is not an integer or out of range"),
+        ("EXPIRE a 99999999999999999999", "ERR value is not an integer or out of range"),
+        ("EXPIRE a 9223372036854775807", "ERR invalid expire time in 'expire' command"),
+        ('SET "a b', "ERR Protocol error: unbalanced quotes in request"),
+        ("SET 'a b", "ERR Protocol error: unbalanced quotes in request"),
+        ('SET "a"b c', "ERR Protocol error: unbalanced quotes in request"),
+    ],
+)
+def test_malformed_requests_get_one_error_line_and_the_connection_goes_on(start_server, line, reply):
+    client = start_server().client()
+    assert client.call(line) == reply.encode()
+    assert client.call("PING") == b"PONG"
+
+
+def test_empty_lines_get_no_reply(start_server):
+    client = start_server().client()
+    client.send(b"\r\n\n   \t \r\nPING\r\n")
+    assert client.read_line() == b"PONG"
+
+
+def test_lf_and_crlf_and_split_packets(start_server):
+    client = start_server().client()
+    for byte in b"SET split value\r\nGET split\n":
+        client.send(bytes([byte]))
+    assert client.read_line() == b"OK"
+    assert client.read_line() == b"value"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"hello world\n",
+        b"",
+        b"nil",
+        b'say "hi"',
+        b"it's",
+        b"back\\slash",
+        b"\x00\x01\xff binary",
+        "caf\u00e9 \u2603".encode(),
+        b"\t\r\n",
+        b"plain",
+    ],
+)
+def test_any_value_round_trips_through_get_and_set(start_server, value):
+    client = start_server().client()
+    from kvserver.protocol.text import quote
+
+    assert client.call(b"SET k " + quote(value)) == b"OK"
+    printed = client.call("GET k")
+    # What GET printed, pasted back into SET, stores the same bytes.
+    assert client.call(b"SET copy " + printed) == b"OK"
+    assert client.call("GET copy") == printed
+    assert printed == quote(value)
+
+
+def test_quoted_keys_and_escapes(start_server):
+    client = start_server().client()
+    assert client.call(r'SET "key with spaces" "tab\there"') == b"OK"
+    assert client.call(r"GET 'key with spaces'") == b'"tab\\there"'
+    assert client.call(r'SET bytes "\x41\x42\x00"') == b"OK"
+    assert client.call("GET bytes") == b'"AB\\x00"'
+
+
+def test_nil_value_is_distinguishable_from_missing(start_server):
+    client = start_server().client()
+    client.call("SET k nil")
+    assert client.call("GET k") == b'"nil"'
+    assert client.call("GET missing") == b"nil"
+
+
+def test_too_long_line_gets_an_error_and_only_that_connection_closes(start_server):
+    server = start_server(max_inline_bytes=1024)
+    bystander = server.client()
+    bystander.call("SET keep me")
+    offender = server.client()
+    offender.send(b"SET k " + b"x" * 2000)  # no line end: the limit must still hold
+    assert offender.read_until_closed() == b"ERR Protocol error: too big inline request\r\n"
+    assert bystander.call("GET keep") == b"me"
+    assert server.client().call("PING") == b"PONG"
+
+
+def test_binary_junk_does_not_disturb_other_clients(start_server):
+    server = start_server()
+    bystander = server.client()
+    junk = server.client()
+    junk.send(bytes(range(256)) * 4 + b"\n\x00\x00\xff\xfe\r\n")
+    bystander.call("SET safe 1")
+    junk.send(b"PING\r\n")
+    # Whatever the junk lines were answered with, each got one line and PING still works.
+    while (line := junk.read_line()) != b"PONG":
+        assert line.startswith(b"ERR ")
+    assert bystander.call("GET safe") == b"1"
+
+
+def test_client_vanishing_mid_line_and_mid_reply(start_server):
+    server = start_server()
+    half = socket.create_connection(("127.0.0.1", server.port))
+    half.sendall(b"SET half-written val")  # no line end, then gone
+    half.close()
+    reset = socket.create_connection(("127.0.0.1", server.port))
+    reset.sendall(b"SET big " + b"x" * 60000 + b"\r\n" + b"GET big\r\n" * 200)
+    reset.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    reset.close()  # RST with replies still being sent
+    client = server.client()
+    assert client.call("GET half-written") == b"nil"  # an unfinished line is never run
+    assert client.call("PING") == b"PONG"
+    _wait_for(lambda: len(server.server.reactor.connections) == 1)
+
+
+def test_pipelined_commands_are_answered_in_order(start_server):
+    client = start_server().client()
+    client.send(b"".join(b"SET k%d v%d\r\nGET k%d\r\n" % (i, i, i) for i in range(2000)))
+    for i in range(2000):
+        assert client.read_line() == b"OK"
+        assert client.read_line() == b"v%d" % i
+
+
+def test_fifty_concurrent_clients_get_their_own_replies(start_server):
+    server = start_server()
+    errors: list[str] = []
+
+    def work(n: int) -> None:
+        try:
+            client = TextClient(server.port)
+            for i in range(200):
+                key, value = f"c{n}:k{i}", f"v{n}-{i}"
+                assert client.call(f"SET {key} {value}") == b"OK"
+                got = client.call(f"GET {key}").decode()
+                if got != value:
+                    errors.append(f"client {n} wanted {value} got {got}")
+            client.close()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(f"client {n}: {exc!r}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert server.client().call("GET c49:k199") == b"v49-199"
+
+
+def test_quit_closes_after_replying(start_server):
+    client = start_server().client()
+    client.send(b"QUIT\r\nPING\r\n")
+    assert client.read_until_closed() == b"OK\r\n"
+
+
+def test_worker_threads_are_reused_and_shrink_back(start_server):
+    server = start_server(max_idle_workers=2)
+    for _ in range(3):
+        clients = [server.client() for _ in range(10)]
+        for client in clients:
+            assert client.call("PING") == b"PONG"
+            client.close()
+        server.clients.clear()
+        _wait_for(lambda: len(server.server.reactor.connections) == 0)
+    _wait_for(lambda: server.server.pool.size <= 2)
+
+
+def test_back_pressure_a_client_that_never_reads_replies(start_server):
+    server = start_server(max_queued_requests=64)
+    hog = socket.create_connection(("127.0.0.1", server.port))
+    hog.setblocking(False)
+    sent = 0
+    deadline = time.monotonic() + REPLY_TIMEOUT_S
+    # Keep writing until the server stops reading (the kernel buffers fill).
+    while time.monotonic() < deadline:
+        try:
+            sent += hog.send(b"GET somekey\r\n" * 1000)
+        except BlockingIOError:
+            break
+    assert sent > 0
+    # The server is still serving everyone else.
+    assert server.client().call("PING") == b"PONG"
+    hog.close()
+
+
+def _wait_for(predicate, timeout: float = REPLY_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached before the deadline")
+        time.sleep(0.01)
