@@ -13,7 +13,7 @@ Rules this module keeps:
 * Reads take no lock. A single dict operation is atomic under the GIL, so a
   reader sees each key either before or after a write, never half of one.
 * Expiry is lazy and active, as in Redis: ``lookup`` treats a key past its
-  deadline as missing and deletes it (taking the lock, then checking again,
+  deadline (now > deadline, as Redis's keyIsExpired) as missing and deletes it (taking the lock, then checking again,
   because a writer may have just replaced it); ``active_expire_cycle``
   removes expired keys nobody touches, a few at a time.
 * Time is never read here: callers pass ``now`` (ms), from the injected clock.
@@ -51,7 +51,7 @@ class Database:
     def lookup(self, key: bytes, now: int) -> object | None:
         """The live value of ``key``, or None if it is missing or expired."""
         deadline = self.expires.get(key)
-        if deadline is not None and deadline <= now:
+        if deadline is not None and deadline < now:
             self._expire_if_due(key, now)
             return None
         return self.data.get(key)
@@ -103,7 +103,7 @@ class Database:
     def _expire_if_due(self, key: bytes, now: int) -> None:
         with self.lock:
             deadline = self.expires.get(key)
-            if deadline is not None and deadline <= now:
+            if deadline is not None and deadline < now:
                 self.delete(key)
 
     def sweep(self, now: int, deadline_s: float) -> int:
@@ -125,7 +125,7 @@ class Database:
             with self.lock:
                 for key in batch:
                     deadline = self.expires.get(key)
-                    if deadline is not None and deadline <= now:
+                    if deadline is not None and deadline < now:
                         self.delete(key)
                         expired += 1
             removed += expired

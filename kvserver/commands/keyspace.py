@@ -76,9 +76,12 @@ def _expire(session: Session, args: list[bytes], name: str, base_ms: int, unit_m
     if gt and lt:
         raise CommandError(errors.EXPIRE_GT_LT_CONFLICT)
     when = parse_int(amount)
-    if unit_ms != 1 and not INT64_MIN // unit_ms <= when <= INT64_MAX // unit_ms:
-        raise errors.invalid_expire(name)
+    # The product must fit in 64 bits. (Not "INT64_MIN // unit_ms <= when":
+    # Python's // floors where C's LLONG_MIN / 1000 rounds toward zero, and
+    # would let through a value whose product is below INT64_MIN.)
     when *= unit_ms
+    if not INT64_MIN <= when <= INT64_MAX:
+        raise errors.invalid_expire(name)
     if when > INT64_MAX - base_ms:
         raise errors.invalid_expire(name)
     when += base_ms

@@ -7,15 +7,21 @@ import re
 from kvserver import errors
 from kvserver.errors import CommandError
 
-# Redis's string2ll: optional minus, no plus, no spaces, no leading zeros.
-_INTEGER = re.compile(rb"-?(?:0|[1-9][0-9]*)\Z")
+# Redis's string2ll: optional minus, no plus, no spaces, no leading zeros,
+# and no "-0" (string2ll rejects it too).
+_INTEGER = re.compile(rb"(?:0|-?[1-9][0-9]*)\Z")
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# The longest text of a 64-bit integer ("-9223372036854775808"). Checked
+# before int(): a longer argument is out of range anyway, and int() refuses
+# more than sys.get_int_max_str_digits() digits with a ValueError that would
+# become an internal error instead of Redis's "not an integer" reply.
+MAX_INT64_CHARS = 20
 
 
 def parse_int(raw: bytes) -> int:
     """A signed 64-bit integer argument, or ``ERR value is not an integer...``."""
-    if _INTEGER.match(raw):
+    if len(raw) <= MAX_INT64_CHARS and _INTEGER.match(raw):
         value = int(raw)
         if INT64_MIN <= value <= INT64_MAX:
             return value
