@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 
 from kvserver import __version__
-from kvserver.aof import AppendOnlyFile, replay
+from kvserver.aof import AppendOnlyFile, ReplayResult, replay
 from kvserver.config import Config
 from kvserver.connection import Connection, serve
 from kvserver.dispatch import Dispatcher
@@ -36,6 +36,14 @@ from kvserver.store import ActiveExpiry, Keyspace, system_clock
 log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 511  # Redis's tcp-backlog default
+
+
+def load_log(keyspace: Keyspace, path: str) -> ReplayResult:
+    """Replay the log at ``path`` into ``keyspace`` through the dispatcher
+    clients use, with nothing logged and no locks contended."""
+    replayer = Dispatcher(keyspace, None)
+    session = Session(keyspace, loading=True)
+    return replay(path, lambda args: replayer.execute(session, args))
 
 
 class Server:
@@ -78,9 +86,7 @@ class Server:
         return self.address[1]
 
     def _load(self, path: str) -> None:
-        replayer = Dispatcher(self.keyspace, None)
-        session = Session(self.keyspace)
-        result = replay(path, lambda args: replayer.execute(session, args))
+        result = load_log(self.keyspace, path)
         log.info(
             "DB loaded from append only file %s: %d records in %.3f seconds",
             path,

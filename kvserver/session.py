@@ -10,9 +10,9 @@ from kvserver.store import Database, Keyspace
 
 
 class Session:
-    __slots__ = ("keyspace", "db", "now", "effects", "closing", "name", "id")
+    __slots__ = ("keyspace", "db", "now", "effects", "closing", "name", "id", "loading")
 
-    def __init__(self, keyspace: Keyspace, client_id: int = 0) -> None:
+    def __init__(self, keyspace: Keyspace, client_id: int = 0, *, loading: bool = False) -> None:
         self.keyspace = keyspace
         self.db: Database = keyspace.dbs[0]  # SELECT changes it
         self.now = 0  # ms; the dispatcher sets it before each command
@@ -22,6 +22,7 @@ class Session:
         self.closing = False  # QUIT sets it: reply, then close
         self.name = b""
         self.id = client_id
+        self.loading = loading  # replaying the log (see keyspace._expire)
 
     def log(self, *args: bytes) -> None:
         """Record one effect of the running write command for the log.

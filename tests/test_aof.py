@@ -18,6 +18,7 @@ from kvserver.dispatch import Dispatcher
 from kvserver.errors import AofCorruptError, AofError, CommandError
 from kvserver.protocol import Status
 from kvserver.session import Session
+from kvserver.server import load_log
 from kvserver.store import Keyspace
 
 T0 = 1_700_000_000_000  # an arbitrary "now", in Unix ms
@@ -45,10 +46,7 @@ def resp(*args: bytes | str) -> bytes:
 def load(path, clock: FakeClock) -> tuple[Keyspace, ReplayResult]:
     """Replay ``path`` into a fresh keyspace the way the server does."""
     keyspace = Keyspace(clock=clock)
-    replayer = Dispatcher(keyspace, None)
-    session = Session(keyspace)
-    result = replay(str(path), lambda args: replayer.execute(session, args))
-    return keyspace, result
+    return keyspace, load_log(keyspace, str(path))
 
 
 def dump(keyspace: Keyspace) -> dict[int, tuple[dict, dict]]:
@@ -225,6 +223,17 @@ def test_replay_drops_keys_whose_deadline_has_passed(tmp_path):
         0: ({b"a": b"1"}, {}),
         3: ({b"key:last": b"hello, world"}, {}),
     }
+
+
+def test_replay_at_exactly_a_deadline_keeps_the_key_as_the_live_server_would(tmp_path):
+    # Live, a key at its deadline still reads (Redis: expired only when
+    # now > deadline); a replay at that instant must rebuild the same.
+    path = tmp_path / "a.aof"
+    write(path, resp("SET", "k", "v") + resp("PEXPIREAT", "k", str(T0)))
+    keyspace, _ = load(path, FakeClock(T0))
+    assert keyspace.dbs[0].lookup(b"k", T0) == b"v"
+    keyspace, _ = load(path, FakeClock(T0 + 1))
+    assert dump(keyspace) == {}
 
 
 def test_replay_of_a_log_written_in_two_runs(tmp_path):
@@ -498,7 +507,7 @@ def test_round_trip_later_drops_keys_whose_deadline_has_passed(tmp_path, later_m
     replayed, _ = load(path, FakeClock(replay_now))
     assert dump(replayed) == live_dump(original, replay_now)
     for db in replayed.dbs:
-        assert all(deadline > replay_now for deadline in db.expires.values())
+        assert all(deadline >= replay_now for deadline in db.expires.values())
         assert set(db.expires) <= set(db.data)
 
 
