@@ -103,11 +103,8 @@ class RespParser:
             if len(buffer) - self._pos > self._max_inline:
                 raise errors.protocol_error("too big mbulk count string")
             return False
-        try:
-            count = int(buffer[self._pos + 1 : end])
-        except ValueError:
-            raise errors.protocol_error("invalid multibulk length") from None
-        if count > MAX_MULTIBULK_COUNT:
+        count = _length(buffer[self._pos + 1 : end])
+        if count is None or count > MAX_MULTIBULK_COUNT:
             raise errors.protocol_error("invalid multibulk length")
         header = end + 2 - self._pos
         self._pos = end + 2
@@ -133,11 +130,13 @@ class RespParser:
                 if size - pos > self._max_inline:
                     raise errors.protocol_error("too big bulk count string")
                 break
-            try:
-                length = int(buffer[pos + 1 : end])
-            except ValueError:
-                raise errors.protocol_error("invalid bulk length") from None
-            if length < 0 or length > MAX_BULK_BYTES:
+            raw = buffer[pos + 1 : end]
+            # _length's rule, inlined on this hot path; a bulk length is never
+            # negative, so digits only (the 10-digit cap keeps int() cheap).
+            if not raw.isdigit() or len(raw) > 10 or (raw[0] == 0x30 and len(raw) > 1):
+                raise errors.protocol_error("invalid bulk length")
+            length = int(raw)
+            if length > MAX_BULK_BYTES:
                 raise errors.protocol_error("invalid bulk length")
             data_end = end + 2 + length
             if data_end + 2 > size:
@@ -161,10 +160,13 @@ class RespParser:
         buffer = self._buffer
         end = buffer.find(b"\n", self._pos)
         if end < 0:
-            if len(buffer) - self._pos > self._max_inline:
+            # A CR at the end may be the first half of the CRLF that ends a
+            # line of exactly max_inline bytes.
+            if len(buffer) - self._pos - buffer.endswith(b"\r") > self._max_inline:
                 raise errors.ProtocolError(errors.TOO_BIG_INLINE)
             return NEED_DATA  # nothing consumed: wait for the rest of the line
-        if end - self._pos > self._max_inline:
+        # The CR of a CRLF is part of the line end, not of the line.
+        if end - self._pos - (end > self._pos and buffer[end - 1] == 0x0D) > self._max_inline:
             raise errors.ProtocolError(errors.TOO_BIG_INLINE)
         line = bytes(buffer[self._pos : end])
         self._pos = end + 1
@@ -181,6 +183,18 @@ class RespParser:
             del self._buffer[: self._pos]
             self._discarded += self._pos
             self._pos = 0
+
+
+def _length(raw: bytearray) -> int | None:
+    """``raw`` as Redis's string2ll reads it, or None where it refuses it.
+
+    An optional '-', then at most 19 digits with no leading zero. int() alone
+    would also take " 3", "+3", "03" and "1_0", and fails on 5000 digits.
+    """
+    digits = raw[1:] if raw[:1] == b"-" else raw
+    if not digits.isdigit() or len(digits) > 19 or (digits[0] == 0x30 and len(raw) > 1):
+        return None
+    return int(raw)
 
 
 # --- encoding ----------------------------------------------------------------

@@ -33,8 +33,13 @@ from kvserver.protocol import NEED_DATA, Status
 
 GREETING = b"OK mini-redis ready\r\n"
 
-_WHITESPACE = b" \t\n\r\x0b\x0c"  # C's isspace(), which sdssplitargs uses
-_QUOTES = re.compile(rb"[\"']")
+_WHITESPACE = b" \t\n\r\x0b\x0c"  # C's isspace(): skipped between arguments and after a quote
+# What ends an unquoted argument in sdssplitargs: not \v or \f, so "a\vb" is
+# one argument there although isspace() skips a \v before or after it.
+_SEPARATORS = b" \t\n\r"
+# bytes.split() splits as sdssplitargs does only when none of these occur:
+# quotes, and \v \f, which it takes for separators.
+_SLOW_PATH = re.compile(rb"[\"'\x0b\x0c]")
 _ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
@@ -70,11 +75,14 @@ class TextParser:
         while True:
             end = buffer.find(b"\n", self._scanned)
             if end < 0:
-                if len(buffer) > self._max_line:
+                # A CR at the end may be the first half of the CRLF that ends
+                # a line of exactly max_line bytes.
+                if len(buffer) - buffer.endswith(b"\r") > self._max_line:
                     raise errors.ProtocolError(errors.TOO_BIG_INLINE)
                 self._scanned = len(buffer)
                 return NEED_DATA
-            if end > self._max_line:
+            # The CR of a CRLF is part of the line end, not of the line.
+            if end - (end > 0 and buffer[end - 1] == 0x0D) > self._max_line:
                 raise errors.ProtocolError(errors.TOO_BIG_INLINE)
             line = bytes(buffer[:end])
             del buffer[: end + 1]
@@ -93,7 +101,7 @@ def split_args(line: bytes) -> list[bytes]:
 
     Raises ``CommandError`` for unbalanced quotes.
     """
-    if not _QUOTES.search(line):
+    if not _SLOW_PATH.search(line):
         return line.split()  # the common case: no quoting at all
     return _split_quoted(line)
 
@@ -149,7 +157,7 @@ def _split_quoted(line: bytes) -> list[bytes]:
                 else:
                     current.append(c)
             else:
-                if c is None or c in _WHITESPACE:
+                if c is None or c in _SEPARATORS:
                     break
                 if c == 0x22:
                     in_double = True
