@@ -10,7 +10,14 @@ import click
 
 from kvserver import __version__
 from kvserver.aof import FSYNC_POLICIES
-from kvserver.config import DEFAULT_AOF_PATH, DEFAULT_BIND, DEFAULT_PORT, MAX_INLINE_BYTES, Config
+from kvserver.config import (
+    DEFAULT_AOF_PATH,
+    DEFAULT_BIND,
+    DEFAULT_PORT,
+    DEFAULT_RESP_PORT,
+    MAX_INLINE_BYTES,
+    Config,
+)
 from kvserver.errors import AofError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -20,6 +27,14 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 @click.argument("port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, required=False)
 @click.argument("aof_path", metavar="AOF_PATH", default=DEFAULT_AOF_PATH, required=False)
 @click.option("--bind", default=DEFAULT_BIND, show_default=True, help="Address to listen on.")
+@click.option(
+    "--resp-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_RESP_PORT,
+    show_default=True,
+    help="Port that speaks RESP, for redis-cli, redis-py and redis-benchmark (0 picks a free one).",
+)
+@click.option("--no-resp", is_flag=True, help="Do not open the RESP port.")
 @click.option(
     "--appendfsync",
     type=click.Choice(FSYNC_POLICIES),
@@ -37,12 +52,20 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 @click.version_option(__version__, prog_name="kvserver")
 def kvserver_main(
-    port: int, aof_path: str, bind: str, appendfsync: str, max_inline_bytes: int, log_level: str
+    port: int,
+    aof_path: str,
+    bind: str,
+    resp_port: int,
+    no_resp: bool,
+    appendfsync: str,
+    max_inline_bytes: int,
+    log_level: str,
 ) -> None:
     """Start the key-value server.
 
     PORT is the TCP port for the text protocol (default 6379; 0 picks a free
-    one). AOF_PATH is the append-only log (default mini_redis.aof in the
+    one); RESP, the protocol of Redis's own tools, is served on --resp-port
+    (default 6380) with the same keys. AOF_PATH is the append-only log (default mini_redis.aof in the
     current directory); it is replayed before the port accepts anyone, and
     created empty if missing.
 
@@ -57,6 +80,7 @@ def kvserver_main(
     )
     config = Config(
         port=port,
+        resp_port=None if no_resp else resp_port,
         aof_path=aof_path,
         bind=bind,
         appendfsync=appendfsync,
@@ -69,7 +93,7 @@ def kvserver_main(
     except AofError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {bind}:{port}: {exc.strerror or exc}") from None
+        raise click.ClickException(f"cannot listen on {bind}: {exc.strerror or exc}") from None
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: server.request_shutdown())
     server.serve_forever()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 DEFAULT_PORT = 6379  # Redis's port, as mini_redis used
+DEFAULT_RESP_PORT = 6380  # the RESP port beside it, for Redis's own tools
 DEFAULT_AOF_PATH = "mini_redis.aof"  # mini_redis's log name, in the current directory
 DEFAULT_BIND = "127.0.0.1"  # loopback only until someone opens it up on purpose
 
@@ -38,6 +39,7 @@ EXPIRE_BUDGET_SECONDS = 0.005
 @dataclasses.dataclass(frozen=True)
 class Config:
     port: int = DEFAULT_PORT
+    resp_port: int | None = DEFAULT_RESP_PORT  # None: no RESP listener
     aof_path: str = DEFAULT_AOF_PATH
     bind: str = DEFAULT_BIND
     max_inline_bytes: int = MAX_INLINE_BYTES

@@ -113,16 +113,27 @@ class Connection:
         self._poller.poll()
 
 
-def serve(conn: Connection, dispatcher: Dispatcher, request_close, request_resume) -> None:
+def _address(addr: object) -> str:
+    if isinstance(addr, tuple):
+        return f"{addr[0]}:{addr[1]}"
+    return str(addr)
+
+
+def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, request_resume) -> None:
     """The worker's loop for one connection: run its requests until it ends.
 
     ``request_close(conn)`` and ``request_resume(conn)`` hand the socket back
     to the reactor (to close it, or to read from it again after a pause).
     """
-    session = Session(dispatcher.keyspace, conn.id)
+    try:
+        local = _address(conn.sock.getsockname())
+    except OSError:
+        local = ""
+    session = Session(dispatcher.keyspace, conn.id, server=state, peer=_address(conn.peer), local=local)
     encode = conn.protocol.encode_reply
     execute = dispatcher.execute
     inbox = conn.inbox
+    state.add_client(session)
     try:
         if conn.protocol.greeting and not conn.send_all(conn.protocol.greeting):
             return
@@ -133,7 +144,7 @@ def serve(conn: Connection, dispatcher: Dispatcher, request_close, request_resum
             while inbox:
                 item = inbox.popleft()
                 if type(item) is list:
-                    out.append(encode(execute(session, item)))
+                    out.append(encode(execute(session, item), session.resp))
                     if session.closing:
                         done = True
                         break
@@ -141,16 +152,19 @@ def serve(conn: Connection, dispatcher: Dispatcher, request_close, request_resum
                     done = True
                     break
                 elif type(item) is InvalidRequest:
-                    out.append(encode(item.error))
+                    out.append(encode(item.error, session.resp))
                 else:  # a ProtocolError: answer it, then hang up
                     assert isinstance(item, ProtocolError), item
                     log.debug("%r: %s", conn, item.message)
-                    out.append(encode(item))
+                    out.append(encode(item, session.resp))
                     done = True
                     break
-            if out and not conn.send_all(b"".join(out)):
-                break
+            if out:
+                state.total_commands_processed += len(out)
+                if not conn.send_all(b"".join(out)):
+                    break
             if conn.paused and not done:
                 request_resume(conn)
     finally:
+        state.remove_client(session)
         request_close(conn)

@@ -6,9 +6,10 @@ Clients on every port and the start-up log replay all come through
 * Unknown commands and wrong arity are replies, never exceptions.
 * A read command runs without the write lock.
 * A write command runs under the global write lock, and so does the
-  append of its effects to the log. If the append fails, the keys the
-  command touched are put back as they were and the client gets an error:
-  a write is acknowledged only once it is applied *and* logged.
+  append of its effects to the log. Every change it makes is noted in the
+  keyspace's undo journal; if the append fails, the journal is rolled back
+  and the client gets an error: a write is acknowledged only once it is
+  applied *and* logged.
 * Only ``CommandError`` is part of the contract; any other exception is a
   bug, logged with its traceback and answered with a generic error so that
   one bad request never takes the connection, or the server, down.
@@ -60,24 +61,31 @@ class Dispatcher:
 
     def _write(self, cmd, session: Session, argv: list[bytes]) -> object:
         effects = session.effects
-        db = session.db
         aof = self.aof
         if aof is None:  # replaying the log: apply only
             try:
                 return cmd.func(session, argv)
             finally:
                 effects.clear()
-        undo = [(key, db.snapshot(key)) for key in cmd.keys(argv)]
+        keyspace = self.keyspace
+        journal: list = []
+        keyspace.journal = journal  # every change the command makes is noted
         try:
             reply = cmd.func(session, argv)
             if effects:
                 try:
-                    aof.append(db.index, effects)
+                    aof.append(session.db.index, effects)
                 except AofError as exc:
-                    for key, state in reversed(undo):
-                        db.restore(key, state)
+                    keyspace.rollback(journal)
                     log.error("write refused, the log cannot be written: %s", exc)
                     return errors.log_write_failed(str(exc))
             return reply
+        except BaseException:
+            # A CommandError is raised before a command changes anything; an
+            # unexpected exception may come after: undo rather than leave
+            # memory ahead of the log.
+            keyspace.rollback(journal)
+            raise
         finally:
+            keyspace.journal = None
             effects.clear()

@@ -28,14 +28,23 @@ from kvserver.config import Config
 from kvserver.connection import Connection, serve
 from kvserver.dispatch import Dispatcher
 from kvserver.pool import WorkerPool
-from kvserver.protocol.wire import TEXT
+from kvserver.protocol.wire import RESP, TEXT
 from kvserver.reactor import Reactor
 from kvserver.session import Session
+from kvserver.state import ServerState
 from kvserver.store import ActiveExpiry, Keyspace, system_clock
 
 log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 511  # Redis's tcp-backlog default
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    return socket.create_server(
+        (host, port),
+        family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+        backlog=LISTEN_BACKLOG,
+    )
 
 
 def load_log(keyspace: Keyspace, path: str) -> ReplayResult:
@@ -59,19 +68,24 @@ class Server:
         self._load(config.aof_path)
         self.aof = AppendOnlyFile(config.aof_path, config.appendfsync)
         self.dispatcher = Dispatcher(self.keyspace, self.aof)
+        self.state = ServerState(config, self.keyspace, self.aof)
+        listeners = []
         try:
-            listener = socket.create_server(
-                (config.bind, config.port),
-                family=socket.AF_INET6 if ":" in config.bind else socket.AF_INET,
-                backlog=LISTEN_BACKLOG,
-            )
+            listeners.append((_listen(config.bind, config.port), TEXT))
+            if config.resp_port is not None:
+                listeners.append((_listen(config.bind, config.resp_port), RESP))
         except OSError:
+            for sock, _ in listeners:
+                sock.close()
             self.aof.close()
             raise
-        self.address = listener.getsockname()
+        self.address = listeners[0][0].getsockname()
+        self.state.tcp_port = self.address[1]
+        self.resp_address = listeners[1][0].getsockname() if len(listeners) > 1 else None
+        self.state.resp_port = self.resp_address[1] if self.resp_address else 0
         self.pool = WorkerPool(self._serve_connection, config.max_idle_workers, thread_context)
         self.reactor = Reactor(
-            [(listener, TEXT)],
+            listeners,
             self.pool.submit,
             max_line=config.max_inline_bytes,
             max_queued=config.max_queued_requests,
@@ -83,7 +97,12 @@ class Server:
 
     @property
     def port(self) -> int:
+        """The text protocol's port."""
         return self.address[1]
+
+    @property
+    def resp_port(self) -> int | None:
+        return self.resp_address[1] if self.resp_address else None
 
     def _load(self, path: str) -> None:
         result = load_log(self.keyspace, path)
@@ -98,6 +117,7 @@ class Server:
         serve(
             conn,
             self.dispatcher,
+            self.state,
             lambda c: self.reactor.call_soon(self.reactor.close, c),
             lambda c: self.reactor.call_soon(self.reactor.resume, c),
         )
@@ -106,11 +126,13 @@ class Server:
         """Serve clients until ``shutdown``; then close the log. Once only."""
         self._serving = True
         log.info(
-            "kvserver %s (pid %d) ready to accept connections on %s port %d, log %s, appendfsync %s",
+            "kvserver %s (pid %d) ready to accept connections on %s port %d (text)%s, log %s, "
+            "appendfsync %s",
             __version__,
             os.getpid(),
             self.address[0],
             self.port,
+            f" and port {self.resp_port} (RESP)" if self.resp_port else "",
             self.config.aof_path,
             self.config.appendfsync,
         )

@@ -6,23 +6,62 @@ ever used by one thread at a time: the connection's worker.
 
 from __future__ import annotations
 
+import time
+
 from kvserver.store import Database, Keyspace
 
 
 class Session:
-    __slots__ = ("keyspace", "db", "now", "effects", "closing", "name", "id", "loading")
+    __slots__ = (
+        "keyspace",
+        "server",
+        "db",
+        "now",
+        "effects",
+        "closing",
+        "id",
+        "loading",
+        "resp",
+        "name",
+        "peer",
+        "local",
+        "created",
+        "last_command",
+        "last_active",
+        "lib_name",
+        "lib_ver",
+    )
 
-    def __init__(self, keyspace: Keyspace, client_id: int = 0, *, loading: bool = False) -> None:
+    def __init__(
+        self,
+        keyspace: Keyspace,
+        client_id: int = 0,
+        *,
+        loading: bool = False,
+        server: object | None = None,
+        peer: str = "",
+        local: str = "",
+    ) -> None:
         self.keyspace = keyspace
+        self.server = server  # the ServerState (state.py); None during replay
         self.db: Database = keyspace.dbs[0]  # SELECT changes it
         self.now = 0  # ms; the dispatcher sets it before each command
         # What the running write command asks to be logged: its *effects*,
         # one argument list per record (see Session.log).
         self.effects: list[list[bytes]] = []
         self.closing = False  # QUIT sets it: reply, then close
-        self.name = b""
         self.id = client_id
         self.loading = loading  # replaying the log (see keyspace._expire)
+        self.resp = 2  # RESP protocol version; HELLO 3 switches to RESP3
+        # For CLIENT LIST and INFO:
+        self.name = b""
+        self.peer = peer  # "ip:port" of the client
+        self.local = local  # "ip:port" it connected to
+        self.created = time.time()
+        self.last_active = self.created
+        self.last_command = b"NULL"
+        self.lib_name = b""
+        self.lib_ver = b""
 
     def log(self, *args: bytes) -> None:
         """Record one effect of the running write command for the log.

@@ -36,13 +36,15 @@ def system_clock() -> int:
 
 
 class Database:
-    __slots__ = ("index", "data", "expires", "lock", "_sweep_keys", "_sweep_pos")
+    __slots__ = ("index", "keyspace", "data", "expires", "lock", "_buckets", "_sweep_keys", "_sweep_pos")
 
-    def __init__(self, index: int, lock: threading.RLock) -> None:
+    def __init__(self, index: int, keyspace: Keyspace) -> None:
         self.index = index
+        self.keyspace = keyspace
         self.data: dict[bytes, object] = {}
         self.expires: dict[bytes, int] = {}
-        self.lock = lock
+        self.lock = keyspace.write_lock
+        self._buckets: dict[int, set[bytes]] = {}  # SCAN's index, see scan()
         self._sweep_keys: list[bytes] = []  # a snapshot of expires' keys being swept
         self._sweep_pos = 0
 
@@ -69,10 +71,23 @@ class Database:
         return len(self.data)
 
     # -- writes (caller holds the write lock) -----------------------------------
+    #
+    # Each write first notes the key's previous state in the keyspace's undo
+    # journal (when the dispatcher has one open), so a command whose log
+    # append fails can be rolled back whatever it touched.
 
     def set(self, key: bytes, value: object, deadline: int | None = None) -> None:
         """Store ``value``; the key's TTL becomes ``deadline`` (None: no TTL)."""
-        self.data[key] = value
+        data = self.data
+        journal = self.keyspace.journal
+        if key in data:
+            if journal is not None:
+                journal.append((self, key, data[key], self.expires.get(key)))
+        else:
+            if journal is not None:
+                journal.append((self, key, _MISSING, None))
+            self._index_add(key)
+        data[key] = value
         if deadline is None:
             self.expires.pop(key, None)
         else:
@@ -80,23 +95,107 @@ class Database:
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; True if it was there."""
-        self.expires.pop(key, None)
-        return self.data.pop(key, _MISSING) is not _MISSING
-
-    def set_deadline(self, key: bytes, deadline: int) -> None:
-        """Give an existing key an absolute expiry time."""
-        self.expires[key] = deadline
-
-    def snapshot(self, key: bytes) -> tuple[object, int | None]:
-        """The key's raw state, for ``restore`` if a logged write must be undone."""
-        return self.data.get(key, _MISSING), self.expires.get(key)
-
-    def restore(self, key: bytes, state: tuple[object, int | None]) -> None:
-        value, deadline = state
+        value = self.data.pop(key, _MISSING)
         if value is _MISSING:
-            self.delete(key)
+            return False
+        deadline = self.expires.pop(key, None)
+        journal = self.keyspace.journal
+        if journal is not None:
+            journal.append((self, key, value, deadline))
+        self._index_discard(key)
+        return True
+
+    def set_deadline(self, key: bytes, deadline: int | None) -> None:
+        """Give an existing key an absolute expiry time (None: persist it)."""
+        journal = self.keyspace.journal
+        if journal is not None:
+            journal.append((self, key, self.data[key], self.expires.get(key)))
+        if deadline is None:
+            self.expires.pop(key, None)
         else:
-            self.set(key, value, deadline)
+            self.expires[key] = deadline
+
+    def flush(self) -> int:
+        """Remove every key (FLUSHDB); returns how many there were."""
+        count = len(self.data)
+        journal = self.keyspace.journal
+        if journal is not None:
+            state = (self.data, self.expires, self._buckets)
+            journal.append(lambda: self._set_state(state))
+        self._set_state(({}, {}, {}))
+        return count
+
+    def swap_with(self, other: Database) -> None:
+        """Exchange contents with ``other`` (SWAPDB): clients of each see the other's keys."""
+        journal = self.keyspace.journal
+        if journal is not None:
+            journal.append(lambda: self._swap(other))
+        self._swap(other)
+
+    def _swap(self, other: Database) -> None:
+        mine = (self.data, self.expires, self._buckets)
+        self._set_state((other.data, other.expires, other._buckets))
+        other._set_state(mine)
+
+    def _set_state(self, state: tuple[dict, dict, dict]) -> None:
+        self.data, self.expires, self._buckets = state
+        self._sweep_keys = []
+        self._sweep_pos = 0
+
+    def undo(self, key: bytes, value: object, deadline: int | None) -> None:
+        """Put a key back as the journal recorded it (no journaling)."""
+        if value is _MISSING:
+            if self.data.pop(key, _MISSING) is not _MISSING:
+                self._index_discard(key)
+            self.expires.pop(key, None)
+            return
+        if key not in self.data:
+            self._index_add(key)
+        self.data[key] = value
+        if deadline is None:
+            self.expires.pop(key, None)
+        else:
+            self.expires[key] = deadline
+
+    # -- SCAN -------------------------------------------------------------------
+    #
+    # Python's dict cannot be walked by position while it changes, so each
+    # key is also filed in one of SCAN_BUCKETS buckets by its hash. A cursor
+    # is a bucket number: SCAN returns whole buckets in increasing order, so
+    # a key present from the first call to the last is returned (its bucket
+    # never changes and every bucket is visited once); a key added or
+    # removed meanwhile may or may not be, exactly Redis's guarantee.
+
+    def _index_add(self, key: bytes) -> None:
+        bucket = hash(key) & _BUCKET_MASK
+        keys = self._buckets.get(bucket)
+        if keys is None:
+            self._buckets[bucket] = {key}
+        else:
+            keys.add(key)
+
+    def _index_discard(self, key: bytes) -> None:
+        bucket = hash(key) & _BUCKET_MASK
+        keys = self._buckets.get(bucket)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._buckets[bucket]
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """Keys from bucket ``cursor`` on, whole buckets, at least ``count``
+        keys unless the end is reached; the next cursor (0 at the end)."""
+        buckets = self._buckets
+        found: list[bytes] = []
+        bucket = cursor
+        while bucket < SCAN_BUCKETS:
+            keys = buckets.get(bucket)
+            bucket += 1
+            if keys:
+                found.extend(keys)
+                if len(found) >= count:
+                    break
+        return (0 if bucket >= SCAN_BUCKETS else bucket), found
 
     # -- expiry ---------------------------------------------------------------
 
@@ -136,7 +235,9 @@ class Database:
         return removed
 
 
-_MISSING = object()
+_MISSING = object()  # "no such key", in the undo journal
+SCAN_BUCKETS = 1 << 14  # SCAN cursors run 0..16383: enough that each bucket is small
+_BUCKET_MASK = SCAN_BUCKETS - 1
 
 
 class Keyspace:
@@ -149,7 +250,19 @@ class Keyspace:
         # The global write lock (see the module docstring). Held for one
         # command's mutation plus its log append; never across socket I/O.
         self.write_lock = threading.RLock()
-        self.dbs = [Database(i, self.write_lock) for i in range(databases)]
+        # Undo records of the write command running now (see Database's
+        # writes); the dispatcher opens and closes it under the write lock.
+        self.journal: list | None = None
+        self.dbs = [Database(i, self) for i in range(databases)]
+
+    def rollback(self, journal: list) -> None:
+        """Undo a command's writes, newest first (write lock held)."""
+        for entry in reversed(journal):
+            if type(entry) is tuple:
+                db, key, value, deadline = entry
+                db.undo(key, value, deadline)
+            else:
+                entry()
 
     def active_expire_cycle(self, budget_s: float = config.EXPIRE_BUDGET_SECONDS) -> int:
         """One round of active expiry over every database; returns keys removed."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from kvserver.server import Server
 
 REPLY_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 20.0
-READY = re.compile(rb"ready to accept connections on \S+ port (\d+)")
+READY = re.compile(rb"ready to accept connections on \S+ port (\d+) \(text\)(?: and port (\d+))?")
 
 
 class TextClient:
@@ -68,6 +69,7 @@ class RunningServer:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.port = server.port
+        self.resp_port = server.resp_port
         self.thread = threading.Thread(target=server.serve_forever, daemon=True)
         self.thread.start()
         self.clients: list[TextClient] = []
@@ -91,7 +93,7 @@ def start_server(tmp_path: Path) -> Iterator:
     started: list[RunningServer] = []
 
     def start(**overrides) -> RunningServer:
-        settings = {"port": 0, "aof_path": str(tmp_path / "test.aof"), **overrides}
+        settings = {"port": 0, "resp_port": 0, "aof_path": str(tmp_path / "test.aof"), **overrides}
         clock = settings.pop("clock", None)
         server = Server(Config(**settings), **({"clock": clock} if clock else {}))
         running = RunningServer(server)
@@ -122,15 +124,15 @@ class ServerProcess:
 
     def __init__(self, aof_path: Path, *extra: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kvserver", "0", str(aof_path), *extra],
+            [sys.executable, "-m", "kvserver", "0", str(aof_path), "--resp-port", "0", *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.output = b""
-        self.port = self._wait_ready()
+        self.port, self.resp_port = self._wait_ready()
 
-    def _wait_ready(self) -> int:
+    def _wait_ready(self) -> tuple[int, int | None]:
         deadline = time.monotonic() + START_TIMEOUT_S
         assert self.proc.stdout is not None
         while time.monotonic() < deadline:
@@ -140,7 +142,8 @@ class ServerProcess:
             self.output += line
             match = READY.search(line)
             if match:
-                return int(match.group(1))
+                resp = match.group(2)
+                return int(match.group(1)), int(resp) if resp else None
         raise RuntimeError(f"server not ready in {START_TIMEOUT_S}s:\n{self.output.decode()}")
 
     def client(self) -> TextClient:
@@ -171,3 +174,74 @@ def server_process() -> Iterator:
     yield start
     for proc in procs:
         proc.kill()
+
+
+# -- side by side with a real redis-server -------------------------------------------
+
+REDIS_MISSING = (
+    "redis-server is not installed: 'apt-get install redis-server' "
+    "(.ci/run installs it) to compare replies with Redis"
+)
+
+
+@pytest.fixture(scope="session")
+def redis_server_port() -> Iterator[int]:
+    """A real redis-server 7 on a free port, for replies to compare against."""
+    exe = shutil.which("redis-server")
+    if not exe:
+        pytest.skip(REDIS_MISSING)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.skip("redis-server did not start")
+            time.sleep(0.02)
+    yield port
+    proc.terminate()
+    proc.wait(10)
+
+
+class SideBySide:
+    """The same raw RESP commands sent to kvserver and to redis-server."""
+
+    def __init__(self, kv_port: int, redis_port: int) -> None:
+        from tests.resp_client import RawRespClient
+
+        self.kv = RawRespClient(kv_port)
+        self.redis = RawRespClient(redis_port)
+        self.redis.call("FLUSHALL")
+
+    def both(self, *args) -> bytes:
+        """Run on both; assert the reply bytes are identical; return them."""
+        ours, theirs = self.kv.call(*args), self.redis.call(*args)
+        assert ours == theirs, f"{args!r}: kvserver {ours!r} != redis {theirs!r}"
+        return ours
+
+    def each(self, *args) -> tuple[bytes, bytes]:
+        """Run on both without comparing (for replies that must differ)."""
+        return self.kv.call(*args), self.redis.call(*args)
+
+    def close(self) -> None:
+        self.kv.close()
+        self.redis.close()
+
+
+@pytest.fixture
+def side_by_side(start_server, redis_server_port) -> Iterator[SideBySide]:
+    """A fresh kvserver and a flushed redis-server, driven together."""
+    server = start_server()
+    pair = SideBySide(server.resp_port, redis_server_port)
+    yield pair
+    pair.close()

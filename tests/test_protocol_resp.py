@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, ProtocolError
-from kvserver.protocol import NEED_DATA, OK, Status
+from kvserver.protocol import NEED_DATA, OK, SetReply, Status
 from kvserver.protocol.resp import (
     MAX_BULK_BYTES,
     MAX_MULTIBULK_COUNT,
@@ -566,7 +566,7 @@ def test_encode_reply(reply: object, expected: bytes) -> None:
     assert encode_reply(reply) == expected
 
 
-@pytest.mark.parametrize("reply", [1.5, object(), {"a": 1}, (b"a",)])
+@pytest.mark.parametrize("reply", [object(), (b"a",), {1, 2}])
 def test_encode_reply_rejects_unknown_types(reply: object) -> None:
     with pytest.raises(TypeError):
         encode_reply(reply)
@@ -580,3 +580,24 @@ def test_a_reply_array_of_bulks_is_a_request(values: list[bytes]) -> None:
     parser = RespParser(inline=False)
     parser.feed(encode_reply(values))
     assert parser.next_request() == values
+
+
+# -- RESP3 and the richer reply types -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply, resp2, resp3",
+    [
+        (None, b"$-1\r\n", b"_\r\n"),
+        (1.5, b"$3\r\n1.5\r\n", b",1.5\r\n"),
+        (0.1, b"$19\r\n0.10000000000000001\r\n", b",0.10000000000000001\r\n"),
+        (float("inf"), b"$3\r\ninf\r\n", b",inf\r\n"),
+        ({b"a": 1}, b"*2\r\n$1\r\na\r\n:1\r\n", b"%1\r\n$1\r\na\r\n:1\r\n"),
+        (SetReply([b"x"]), b"*1\r\n$1\r\nx\r\n", b"~1\r\n$1\r\nx\r\n"),
+        (True, b":1\r\n", b"#t\r\n"),
+        ([None, 2.0], b"*2\r\n$-1\r\n$1\r\n2\r\n", b"*2\r\n_\r\n,2\r\n"),
+    ],
+)
+def test_reply_types_in_resp2_and_resp3(reply, resp2, resp3):
+    assert encode_reply(reply, 2) == resp2
+    assert encode_reply(reply, 3) == resp3

@@ -635,7 +635,7 @@ def test_encoded_flat_list_of_strings_splits_back(values: list[bytes]) -> None:
     assert split_args(encode_reply(values)) == values
 
 
-@pytest.mark.parametrize("reply", [1.5, object(), {"a": 1}, (b"a",)])
+@pytest.mark.parametrize("reply", [object(), {"a": 1}, (b"a",)])
 def test_encode_reply_rejects_unknown_types(reply: object) -> None:
     with pytest.raises(TypeError):
         encode_reply(reply)

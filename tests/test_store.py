@@ -219,51 +219,114 @@ def test_lookup_does_not_take_the_lock_for_live_keys(db):
     assert db.ttl_ms(b"k", T0) == 100
 
 
-# -- snapshot / restore -------------------------------------------------------------
+# -- the undo journal ----------------------------------------------------------------
 
 
-def test_snapshot_restore_of_missing_key_deletes_it(db):
-    state = db.snapshot(b"k")
-    set_locked(db, b"k", b"v", T0 + 5)
+def journaled(db: Database, change) -> list:
+    """Run ``change`` with a journal open, as the dispatcher does; return it."""
+    journal: list = []
     with db.lock:
-        db.restore(b"k", state)
+        db.keyspace.journal = journal
+        try:
+            change()
+        finally:
+            db.keyspace.journal = None
+    return journal
+
+
+def test_rollback_of_a_new_key_removes_it(db):
+    journal = journaled(db, lambda: db.set(b"k", b"v", T0 + 5))
+    with db.lock:
+        db.keyspace.rollback(journal)
     assert b"k" not in db.data and b"k" not in db.expires
+    assert db.scan(0, 100) == (0, [])
 
 
-def test_snapshot_restore_brings_back_value_and_ttl(db):
+def test_rollback_brings_back_value_and_ttl(db):
     set_locked(db, b"k", b"old", T0 + 5000)
-    state = db.snapshot(b"k")
-    set_locked(db, b"k", b"new")
+    journal = journaled(db, lambda: (db.set(b"k", b"new"), db.set(b"k", b"newer", T0 + 1)))
     with db.lock:
-        db.restore(b"k", state)
+        db.keyspace.rollback(journal)
     assert db.data[b"k"] == b"old"
     assert db.expires[b"k"] == T0 + 5000
 
 
-def test_snapshot_restore_of_key_without_ttl_drops_a_new_ttl(db):
-    set_locked(db, b"k", b"v")
-    state = db.snapshot(b"k")
+def test_rollback_of_a_new_ttl_and_of_persist(db):
+    set_locked(db, b"plain", b"v")
+    set_locked(db, b"timed", b"v", T0 + 9)
+    journal = journaled(db, lambda: (db.set_deadline(b"plain", T0 + 5), db.set_deadline(b"timed", None)))
+    assert db.expires == {b"plain": T0 + 5}
     with db.lock:
-        db.set_deadline(b"k", T0 + 5)
-        db.restore(b"k", state)
-    assert db.data[b"k"] == b"v"
-    assert b"k" not in db.expires
+        db.keyspace.rollback(journal)
+    assert db.expires == {b"timed": T0 + 9}
 
 
-def test_snapshot_restore_after_delete(db):
+def test_rollback_after_delete(db):
     set_locked(db, b"k", b"v", T0 + 7)
-    state = db.snapshot(b"k")
+    journal = journaled(db, lambda: db.delete(b"k"))
     with db.lock:
-        db.delete(b"k")
-        db.restore(b"k", state)
+        db.keyspace.rollback(journal)
     assert db.data == {b"k": b"v"}
     assert db.expires == {b"k": T0 + 7}
+    assert db.scan(0, 100)[1] == [b"k"]
 
 
-def test_snapshot_does_not_expire_or_change_anything(db):
-    set_locked(db, b"k", b"v", T0 + 7)
-    assert db.snapshot(b"k") == (b"v", T0 + 7)
-    assert db.data == {b"k": b"v"}
+def test_rollback_of_flush_and_swap(keyspace):
+    zero, one = keyspace.dbs[0], keyspace.dbs[1]
+    set_locked(zero, b"a", b"1", T0 + 3)
+    set_locked(one, b"b", b"2")
+    journal = journaled(zero, lambda: (zero.swap_with(one), one.flush()))
+    assert zero.data == {b"b": b"2"} and one.data == {}
+    with zero.lock:
+        keyspace.rollback(journal)
+    assert zero.data == {b"a": b"1"} and zero.expires == {b"a": T0 + 3}
+    assert one.data == {b"b": b"2"}
+
+
+def test_no_journal_outside_a_write_command(db):
+    set_locked(db, b"k", b"v")
+    assert db.keyspace.journal is None
+
+
+# -- SCAN ------------------------------------------------------------------------------
+
+
+def full_scan(db: Database, count: int, between_calls=lambda: None) -> list[bytes]:
+    keys, cursor = [], 0
+    while True:
+        cursor, found = db.scan(cursor, count)
+        keys.extend(found)
+        if cursor == 0:
+            return keys
+        between_calls()
+
+
+@pytest.mark.parametrize("count", [1, 10, 1000])
+def test_scan_returns_every_key_once(db, count):
+    for i in range(500):
+        set_locked(db, b"key%d" % i, b"v")
+    keys = full_scan(db, count)
+    assert sorted(keys) == sorted(db.data)
+    assert len(keys) == len(set(keys))
+
+
+def test_scan_returns_every_key_present_throughout_despite_writes(db):
+    for i in range(300):
+        set_locked(db, b"stable%d" % i, b"v")
+    counter = iter(range(10**6))
+
+    def churn() -> None:
+        n = next(counter)
+        set_locked(db, b"new%d" % n, b"v")
+        with db.lock:
+            db.delete(b"new%d" % (n // 2))
+
+    keys = set(full_scan(db, 7, churn))
+    assert {b"stable%d" % i for i in range(300)} <= keys
+
+
+def test_scan_of_an_empty_database(db):
+    assert db.scan(0, 10) == (0, [])
 
 
 # -- active expiry -----------------------------------------------------------------

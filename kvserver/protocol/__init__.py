@@ -8,16 +8,19 @@ a file, so every rule can be tested byte by byte.
 
 Reply values are plain Python objects, the same for every protocol:
 
-=================  ==============================  =========================
-value              RESP                            text line
-=================  ==============================  =========================
-``Status("OK")``   ``+OK``                         ``OK``
-``bytes``          bulk string                     as is, or quoted
-``int``            ``:N``                          ``N``
-``None``           null bulk                       ``nil``
-``list``           array                           items joined by spaces
-``CommandError``   ``-ERR ...``                    ``ERR ...``
-=================  ==============================  =========================
+=================  ======================  ==================  =================
+value              RESP2                   RESP3               text line
+=================  ======================  ==================  =================
+``Status("OK")``   ``+OK``                 ``+OK``             ``OK``
+``bytes``          bulk string             bulk string         as is, or quoted
+``int``            ``:N``                  ``:N``              ``N``
+``None``           null bulk ``$-1``       null ``_``          ``nil``
+``float``          bulk string (%.17g)     double ``,``        ``%.17g``
+``list``           array                   array               items, spaced
+``SetReply``       array                   set ``~``           items, spaced
+``dict``           flat array k, v, ...    map ``%``           k v ..., spaced
+``CommandError``   ``-ERR ...``            ``-ERR ...``        ``ERR ...``
+=================  ======================  ==================  =================
 """
 
 from __future__ import annotations
@@ -27,6 +30,21 @@ class Status(str):
     """A simple-string reply (``+OK``), as opposed to a bulk string."""
 
     __slots__ = ()
+
+
+class SetReply(list):
+    """An array that RESP3 sends as a set (``~``), as Redis does for SMEMBERS."""
+
+    __slots__ = ()
+
+
+def format_double(value: float) -> bytes:
+    """A double as Redis 7.0's addReplyDouble prints it (%.17g, inf, nan)."""
+    if value != value:
+        return b"nan"
+    if value in (float("inf"), float("-inf")):
+        return b"inf" if value > 0 else b"-inf"
+    return b"%.17g" % value
 
 
 OK = Status("OK")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from kvserver import errors
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, KvError
-from kvserver.protocol import NEED_DATA, Status
+from kvserver.protocol import NEED_DATA, SetReply, Status, format_double
 from kvserver.protocol.text import InvalidRequest, split_args
 
 # Redis's proto-max-bulk-len: no single argument may be larger.
@@ -208,8 +208,8 @@ def encode_command(args: list[bytes]) -> bytes:
     return b"".join(out)
 
 
-def encode_reply(reply: object) -> bytes:
-    """One reply value in RESP2."""
+def encode_reply(reply: object, resp: int = 2) -> bytes:
+    """One reply value in RESP2, or RESP3 when ``resp`` is 3 (after HELLO 3)."""
     kind = type(reply)
     if kind is bytes:
         return b"$%d\r\n%s\r\n" % (len(reply), reply)
@@ -218,9 +218,22 @@ def encode_reply(reply: object) -> bytes:
     if kind is int:
         return b":%d\r\n" % reply
     if reply is None:
-        return b"$-1\r\n"
-    if isinstance(reply, list):
-        return b"*%d\r\n" % len(reply) + b"".join([encode_reply(item) for item in reply])
+        return b"_\r\n" if resp == 3 else b"$-1\r\n"
+    if kind is list:
+        return b"*%d\r\n" % len(reply) + b"".join([encode_reply(item, resp) for item in reply])
+    if kind is float:
+        text = format_double(reply)
+        return b",%s\r\n" % text if resp == 3 else b"$%d\r\n%s\r\n" % (len(text), text)
+    if kind is dict:
+        head = b"%%%d\r\n" % len(reply) if resp == 3 else b"*%d\r\n" % (2 * len(reply))
+        return head + b"".join(
+            [encode_reply(k, resp) + encode_reply(v, resp) for k, v in reply.items()]
+        )
+    if kind is SetReply:
+        head = b"~%d\r\n" if resp == 3 else b"*%d\r\n"
+        return head % len(reply) + b"".join([encode_reply(item, resp) for item in reply])
+    if kind is bool:  # RESP3 booleans; RESP2 has none and Redis sends 1/0
+        return (b"#t\r\n" if reply else b"#f\r\n") if resp == 3 else b":%d\r\n" % reply
     if isinstance(reply, KvError):
         message = reply.message.replace("\r", " ").replace("\n", " ")
         return b"-%s\r\n" % message.encode()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from kvserver import errors
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, KvError
-from kvserver.protocol import NEED_DATA, Status
+from kvserver.protocol import NEED_DATA, Status, format_double
 
 GREETING = b"OK mini-redis ready\r\n"
 
@@ -196,8 +196,9 @@ def quote(value: bytes) -> bytes:
     return b'"' + b"".join([table[b] for b in value]) + b'"'
 
 
-def encode_reply(reply: object) -> bytes:
-    """One reply value as one CRLF-terminated line."""
+def encode_reply(reply: object, resp: int = 2) -> bytes:
+    """One reply value as one CRLF-terminated line (``resp`` does not matter
+    here; it is taken so every protocol's encoder has one signature)."""
     return _encode_item(reply) + b"\r\n"
 
 
@@ -210,9 +211,15 @@ def _encode_item(reply: object) -> bytes:
         return b"nil"
     if type(reply) is int:
         return b"%d" % reply
-    if isinstance(reply, list):
-        # Nested arrays are flattened; an empty one adds nothing to the line.
-        return b" ".join([piece for piece in map(_encode_item, reply) if piece])
+    if isinstance(reply, (list, dict)):
+        # Nested arrays are flattened (a map as key value key value ...); an
+        # empty one adds nothing to the line.
+        items = reply if isinstance(reply, list) else [x for pair in reply.items() for x in pair]
+        return b" ".join([piece for piece in map(_encode_item, items) if piece])
+    if type(reply) is float:
+        return format_double(reply)
+    if type(reply) is bool:
+        return b"1" if reply else b"0"
     if isinstance(reply, KvError):
         # One line, whatever the message holds.
         return reply.message.replace("\r", " ").replace("\n", " ").encode()

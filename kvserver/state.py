@@ -1,0 +1,47 @@
+"""Server-wide facts that server commands (INFO, CONFIG, CLIENT, ...) read.
+
+One ``ServerState`` per server. Commands reach it as ``session.server``; it
+is None for the log replay, which runs no server commands. Counters are
+plain ints bumped without a lock: under the GIL an increment can lose a
+count when two threads race, which INFO's figures tolerate (Redis's own
+are sampled too); nothing else depends on them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from kvserver.config import Config
+
+
+class ServerState:
+    def __init__(self, config: Config, keyspace, aof) -> None:
+        self.config = config
+        self.keyspace = keyspace
+        self.aof = aof
+        self.run_id = os.urandom(20).hex()
+        self.started_at = time.time()
+        self.tcp_port = 0  # set once the listeners are bound
+        self.resp_port = 0
+        # id -> Session of every connected client, for CLIENT LIST / INFO.
+        # Changed by workers as connections start and end; guarded by
+        # clients_lock because CLIENT LIST iterates it.
+        self.clients: dict[int, object] = {}
+        self.clients_lock = threading.Lock()
+        self.total_connections_received = 0
+        self.total_commands_processed = 0
+        self.last_save_time = int(self.started_at)
+
+    def add_client(self, session) -> None:
+        with self.clients_lock:
+            self.clients[session.id] = session
+            self.total_connections_received += 1
+
+    def remove_client(self, session) -> None:
+        with self.clients_lock:
+            self.clients.pop(session.id, None)
+
+    def uptime_seconds(self) -> int:
+        return int(time.time() - self.started_at)
