@@ -7,17 +7,24 @@ with any bytes round-trip, and Redis's own tools can read the file.
 The crash-safety story, in order:
 
 1. A write command runs with the global write lock held (see store.py). It
-   records its effects; ``AppendOnlyFile.append`` writes them with one
+   records its effects; ``AppendOnlyFile.write`` writes them with one
    ``os.write`` on a file opened ``O_APPEND``, still under that lock, so the
-   order in the file is the order of the mutations. When ``append`` returns
+   order in the file is the order of the mutations. When ``write`` returns
    the bytes are in the kernel: a crash of this process loses nothing that
-   was acknowledged. (Surviving power loss is the fsync policy's job: with
-   ``always`` the record is fsynced before ``append`` returns.)
-2. If the write fails (disk full, I/O error), ``append`` cuts the file back
+   was acknowledged.
+2. Power loss is the fsync policy's business. ``always``: after releasing
+   the lock the writer waits in ``sync_to`` until an fsync covers its
+   record, and only then is the client answered; concurrent writers share
+   one fsync (group commit). ``everysec``: a background thread fsyncs once
+   a second. ``no``: the kernel decides. Shutdown always fsyncs.
+3. If the write fails (disk full, I/O error), ``write`` cuts the file back
    to its last whole record and raises ``AofError``; the dispatcher then
    undoes the mutation and answers with an error. A write is never
-   acknowledged unless it is both applied and in the log.
-3. On start-up, ``replay`` feeds every record through the same dispatcher
+   acknowledged unless it is both applied and in the log. If an fsync
+   fails, the writes it covered get an error too (they stay in memory, as
+   in Redis, but are not acknowledged), and every later write is refused
+   until an fsync succeeds again: ``error`` says why, INFO shows it.
+4. On start-up, ``replay`` feeds every record through the same dispatcher
    clients use. A record cut short at the very end (the process died in the
    middle of an append) is dropped and the file truncated to the last whole
    record, with a warning that says where and how much. Damage anywhere
@@ -46,7 +53,11 @@ REPLAY_PROGRESS_SECONDS = 1.0  # how often a long replay reports progress
 
 
 class AppendOnlyFile:
-    """The open log. ``append`` must be called with the write lock held."""
+    """The open log.
+
+    ``write`` is called with the global write lock held; ``sync_to`` after it
+    is released (so that writers share fsyncs); both may raise ``AofError``.
+    """
 
     def __init__(self, path: str, fsync: str = DEFAULT_FSYNC) -> None:
         if fsync not in FSYNC_POLICIES:
@@ -59,20 +70,36 @@ class AppendOnlyFile:
         except OSError as exc:
             raise AofError(f"cannot open the append only file {path}: {exc.strerror}") from exc
         self._selected_db: int | None = None  # as Redis: SELECT before the first record
-        self._dirty = False  # written since the last fsync
-        self._lock = threading.Lock()  # orders close() against the fsync thread
+        # Set while the log cannot be trusted to take writes (a write or an
+        # fsync failed); writes are refused until one succeeds. INFO shows it.
+        self.error: str | None = None
+        # Group commit. _synced: bytes known to be on disk. _failed_upto:
+        # bytes that an fsync failed to make durable; after a failed fsync
+        # Linux may drop those pages and report success next time, so the
+        # writes behind them must never be acknowledged.
+        self._sync_cond = threading.Condition(threading.Lock())
+        self._synced = self.size
+        self._syncing = False
+        self._failed_upto = 0
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
         if fsync == "everysec":
             self._syncer = threading.Thread(target=self._fsync_every_second, name="kv-aof-fsync", daemon=True)
             self._syncer.start()
 
-    def append(self, db_index: int, records: list[list[bytes]]) -> None:
-        """Write ``records`` (effects done in database ``db_index``) to the log.
+    @property
+    def last_write_ok(self) -> bool:
+        return self.error is None
+
+    def write(self, db_index: int, records: list[list[bytes]]) -> int:
+        """Write ``records`` (effects done in database ``db_index``) to the log
+        and return the log's size after them: the offset ``sync_to`` waits for.
 
         Raises ``AofError`` after cutting any partial write back off, so the
         file always ends with a whole record.
         """
+        if self.error is not None:
+            self._recover()
         chunks = []
         if db_index != self._selected_db:
             chunks.append(encode_command([b"SELECT", b"%d" % db_index]))
@@ -80,15 +107,69 @@ class AppendOnlyFile:
         data = b"".join(chunks)
         try:
             self._write_all(data)
-            if self.fsync_policy == "always":
-                os.fsync(self._fd)
-            else:
-                self._dirty = True
         except OSError as exc:
             self._cut_back()
-            raise AofError(exc.strerror or str(exc)) from exc
+            self.error = exc.strerror or str(exc)
+            log.error("cannot write the append only file %s: %s", self.path, self.error)
+            raise AofError(self.error) from exc
         self._selected_db = db_index
         self.size += len(data)
+        return self.size
+
+    def append(self, db_index: int, records: list[list[bytes]]) -> None:
+        """``write`` then, with ``always``, ``sync_to``: for callers that hold
+        no lock worth releasing in between (tests, tools)."""
+        offset = self.write(db_index, records)
+        if self.fsync_policy == "always":
+            self.sync_to(offset)
+
+    def sync_to(self, offset: int) -> None:
+        """Return once the log is on disk up to ``offset`` (group commit).
+
+        A caller that finds an fsync in flight waits for it instead of
+        issuing its own; if that fsync did not cover its offset, one of the
+        waiters issues the next. So N concurrent writers cost about two
+        fsyncs, not N.
+        """
+        cond = self._sync_cond
+        with cond:
+            while self._synced < offset:
+                if offset <= self._failed_upto:
+                    raise AofError(self.error or "fsync failed")
+                if self._syncing:
+                    cond.wait()
+                    continue
+                self._syncing = True
+                target = self.size
+                cond.release()
+                try:
+                    os.fsync(self._fd)
+                    failure = None
+                except OSError as exc:
+                    failure = exc
+                finally:
+                    cond.acquire()
+                    self._syncing = False
+                    cond.notify_all()
+                if failure is not None:
+                    self._failed_upto = max(self._failed_upto, target)
+                    self.error = failure.strerror or str(failure)
+                    log.error("cannot fsync the append only file %s: %s", self.path, self.error)
+                    raise AofError(self.error)
+                self._synced = max(self._synced, target)
+
+    def _recover(self) -> None:
+        # The last write or fsync failed. Before taking new writes, make
+        # sure the disk takes data again: an fsync of what is in the file.
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            self.error = exc.strerror or str(exc)
+            raise AofError(self.error) from exc
+        with self._sync_cond:
+            self._synced = max(self._synced, self.size)
+        log.warning("the append only file %s can be written again", self.path)
+        self.error = None
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -106,20 +187,18 @@ class AppendOnlyFile:
 
     def _fsync_every_second(self) -> None:
         while not self._stop.wait(1.0):
-            with self._lock:
-                if self._dirty and self._fd >= 0:
-                    self._dirty = False
-                    try:
-                        os.fsync(self._fd)
-                    except OSError as exc:
-                        log.error("fsync of %s failed: %s", self.path, exc)
+            if self._synced < self.size and self._fd >= 0:
+                try:
+                    self.sync_to(self.size)
+                except AofError:
+                    pass  # logged; writes are refused until the disk recovers
 
     def close(self) -> None:
         """Flush everything to disk and close. Safe to call twice."""
         self._stop.set()
         if self._syncer is not None:
             self._syncer.join()
-        with self._lock:
+        with self._sync_cond:
             if self._fd < 0:
                 return
             try:

@@ -52,19 +52,27 @@ class Dispatcher:
                 # The clock is read under the lock so that deadlines in the
                 # log never go backwards relative to the log order.
                 session.now = self._clock()
-                return self._write(cmd, session, argv)
+                reply, offset = self._write(cmd, session, argv)
+            if offset and self.aof.fsync_policy == "always":
+                # Outside the lock, so that concurrent writers share fsyncs.
+                self.aof.sync_to(offset)
+            return reply
         except CommandError as exc:
             return exc
+        except AofError as exc:  # the fsync under "always" failed: not acknowledged
+            return errors.log_write_failed(str(exc))
         except Exception:
             log.exception("internal error running %r", cmd.name)
             return CommandError(errors.INTERNAL_ERROR)
 
-    def _write(self, cmd, session: Session, argv: list[bytes]) -> object:
+    def _write(self, cmd, session: Session, argv: list[bytes]) -> tuple[object, int]:
+        """Run a write command (write lock held); returns the reply and the
+        log offset its record ends at (0 if it logged nothing)."""
         effects = session.effects
         aof = self.aof
         if aof is None:  # replaying the log: apply only
             try:
-                return cmd.func(session, argv)
+                return cmd.func(session, argv), 0
             finally:
                 effects.clear()
         keyspace = self.keyspace
@@ -72,14 +80,14 @@ class Dispatcher:
         keyspace.journal = journal  # every change the command makes is noted
         try:
             reply = cmd.func(session, argv)
-            if effects:
-                try:
-                    aof.append(session.db.index, effects)
-                except AofError as exc:
-                    keyspace.rollback(journal)
-                    log.error("write refused, the log cannot be written: %s", exc)
-                    return errors.log_write_failed(str(exc))
-            return reply
+            if not effects:
+                return reply, 0
+            try:
+                return reply, aof.write(session.db.index, effects)
+            except AofError as exc:
+                keyspace.rollback(journal)
+                log.error("write refused, the log cannot be written: %s", exc)
+                return errors.log_write_failed(str(exc)), 0
         except BaseException:
             # A CommandError is raised before a command changes anything; an
             # unexpected exception may come after: undo rather than leave

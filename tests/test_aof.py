@@ -449,11 +449,11 @@ class FlakyAof(AppendOnlyFile):
         self.failure_rate = failure_rate
         self.failures = 0
 
-    def append(self, db_index, records):
+    def write(self, db_index, records):
         if self.rng.random() < self.failure_rate:
             self.failures += 1
             raise AofError("injected failure")
-        super().append(db_index, records)
+        return super().write(db_index, records)
 
 
 def run_workload(path, seed: int, steps: int, failure_rate: float = 0.0) -> tuple[Keyspace, FakeClock]:
@@ -540,3 +540,63 @@ def test_round_trip_twice_is_stable(tmp_path):
         0: ({b"b": b"2"}, {}),
         2: ({b"a": b"1"}, {b"a": T0 + 1005}),
     }
+
+
+# -- group commit (appendfsync always) ---------------------------------------------------
+
+
+def test_concurrent_writers_share_fsyncs(tmp_path, monkeypatch):
+    import threading
+
+    path = tmp_path / "a.aof"
+    aof = AppendOnlyFile(str(path), fsync="always")
+    keyspace = Keyspace(clock=FakeClock())
+    dispatcher = Dispatcher(keyspace, aof)
+    fsyncs = []
+    real_fsync = os.fsync
+    in_flight = threading.Event()
+
+    def slow_fsync(fd):
+        # A disk that takes a moment: the writers that arrive meanwhile
+        # must wait for the next fsync, not issue one each.
+        fsyncs.append(fd)
+        in_flight.set()
+        threading.Event().wait(0.002)
+        real_fsync(fd)
+
+    monkeypatch.setattr(aof_module.os, "fsync", slow_fsync)
+    writers, per_writer = 20, 25
+    acknowledged = []
+
+    def writer(n: int) -> None:
+        session = Session(keyspace, client_id=n)
+        for i in range(per_writer):
+            if dispatcher.execute(session, [b"SET", b"w%d:%d" % (n, i), b"v"]) == Status("OK"):
+                acknowledged.append((n, i))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    monkeypatch.setattr(aof_module.os, "fsync", real_fsync)
+    aof.close()
+    assert len(acknowledged) == writers * per_writer
+    assert len(fsyncs) < writers * per_writer / 3, f"{len(fsyncs)} fsyncs for {writers * per_writer} writes"
+    replayed, _ = load(path, FakeClock())
+    assert len(replayed.dbs[0].data) == writers * per_writer
+
+
+def test_sync_to_returns_only_once_the_offset_is_on_disk(tmp_path, monkeypatch):
+    aof = AppendOnlyFile(str(tmp_path / "a.aof"), fsync="always")
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(aof_module.os, "fsync", lambda fd: (synced.append(aof.size), real_fsync(fd)))
+    offset = aof.write(0, [[b"SET", b"a", b"1"]])
+    assert synced == []  # write alone does not fsync
+    aof.sync_to(offset)
+    assert synced == [offset]
+    aof.sync_to(offset)  # already durable: no second fsync
+    assert synced == [offset]
+    monkeypatch.setattr(aof_module.os, "fsync", real_fsync)
+    aof.close()
