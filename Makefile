@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 6379
 AOF ?= mini_redis.aof
 
-.PHONY: run test profile bench-quick clean install
+.PHONY: run test profile crash-test clean install
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,9 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+crash-test: install  # many kill -9 trials under appendfsync always
+	$(BIN)/python -m tests.crash_harness --trials 50
 
 profile: install
 	$(BIN)/python profiling/profile_server.py --out profiling/out

@@ -1,0 +1,17 @@
+"""kill -9 under concurrent writes with appendfsync always: nothing
+acknowledged is lost, nothing unsent appears (see tests/crash_harness.py;
+`make crash-test` runs many more trials)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.crash_harness import run_trial
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kill_9_loses_no_acknowledged_write(tmp_path, seed):
+    result = run_trial(tmp_path, random.Random(seed), writers=8, max_run_s=0.6)
+    assert result["acknowledged"] > 0, "the server was killed before any write: the trial proved nothing"
