@@ -56,10 +56,25 @@ class AofCorruptError(AofError):
 SYNTAX = "ERR syntax error"
 NOT_INTEGER = "ERR value is not an integer or out of range"
 UNBALANCED_QUOTES = "ERR Protocol error: unbalanced quotes in request"
+REWRITE_IN_PROGRESS = "ERR Background append only file rewriting already in progress"
 INTERNAL_ERROR = "ERR internal error, see the server log"
 DB_INDEX_OUT_OF_RANGE = "ERR DB index is out of range"
 EXPIRE_NX_CONFLICT = "ERR NX and XX, GT or LT options at the same time are not compatible"
 EXPIRE_GT_LT_CONFLICT = "ERR GT and LT options at the same time are not compatible"
+# Keyspace commands (keyspace.py)
+NO_SUCH_KEY = "ERR no such key"
+SAME_OBJECT = "ERR source and destination objects are the same"
+INVALID_CURSOR = "ERR invalid cursor"
+INVALID_FIRST_DB_INDEX = "ERR invalid first DB index"
+INVALID_SECOND_DB_INDEX = "ERR invalid second DB index"
+# String commands (strings.py)
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+NOT_FLOAT = "ERR value is not a valid float"
+INCR_OVERFLOW = "ERR increment or decrement would overflow"
+DECR_OVERFLOW = "ERR decrement would overflow"
+FLOAT_NAN_OR_INFINITY = "ERR increment would produce NaN or Infinity"
+STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+OFFSET_OUT_OF_RANGE = "ERR offset is out of range"
 
 
 def unsupported_option(option: bytes) -> str:
@@ -86,12 +101,82 @@ def invalid_expire(name: str) -> CommandError:
     return CommandError(f"ERR invalid expire time in '{name}' command")
 
 
+def out_of_range(low: int, high: int) -> CommandError:
+    # Redis's getRangeLongFromObjectOrReply, e.g. a DB index past 32 bits.
+    return CommandError(f"ERR value is out of range, value must between {low} and {high}")
+
+
 def log_write_failed(reason: str) -> CommandError:
     # Redis answers writes with -MISCONF when it cannot persist; the reason
     # tells the operator what the disk said.
     return CommandError(
         "MISCONF Errors writing to the AOF file: " + reason
     )
+
+
+# Connection and server commands (commands/connection.py, commands/server.py)
+NOPROTO = "NOPROTO unsupported protocol version"
+PROTOCOL_VERSION_NOT_INTEGER = "ERR Protocol version is not an integer or out of range"
+WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+AUTH_WITHOUT_PASSWORD = (
+    "ERR AUTH <password> called without any password configured for the default user. "
+    "Are you sure your configuration is correct?"
+)
+CLIENT_NAME_INVALID = "ERR Client names cannot contain spaces, newlines or special characters."
+INVALID_CLIENT_ID = "ERR Invalid client ID"
+CLIENT_ID_NOT_POSITIVE = "ERR client-id should be greater than 0"
+NO_SUCH_CLIENT = "ERR No such client"
+# kvserver cannot hold replies back; Redis would send none at all.
+CLIENT_REPLY_UNSUPPORTED = "ERR CLIENT REPLY OFF and SKIP are not supported by this server"
+CONFIG_WITHOUT_FILE = "ERR The server is running without a config file"
+TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+TIMEOUT_NEGATIVE = "ERR timeout is negative"
+GETKEYS_INVALID_COMMAND = "ERR Invalid command specified"
+GETKEYS_NO_KEYS = "ERR The command has no key arguments"
+GETKEYS_WRONG_ARITY = "ERR Invalid number of arguments specified for command"
+
+
+def unknown_subcommand(sub: bytes, container: str) -> CommandError:
+    return CommandError(
+        f"ERR unknown subcommand '{_text(sub)[:128]}'. Try {container.upper()} HELP."
+    )
+
+
+def subcommand_syntax(sub: bytes, container: str) -> CommandError:
+    # Redis's addReplySubcommandSyntaxError (DEBUG uses it).
+    return CommandError(
+        f"ERR unknown subcommand or wrong number of arguments for '{_text(sub)[:128]}'. "
+        f"Try {container.upper()} HELP."
+    )
+
+
+def hello_syntax(option: bytes) -> CommandError:
+    return CommandError(f"ERR Syntax error in HELLO option '{_text(option)}'")
+
+
+def client_attr_invalid(attr: bytes) -> CommandError:
+    return CommandError(f"ERR {_text(attr)} cannot contain spaces, newlines or special characters.")
+
+
+def unrecognized_option(option: bytes) -> CommandError:
+    return CommandError(f"ERR Unrecognized option '{_text(option)}'")
+
+
+def unknown_client_type(name: bytes) -> CommandError:
+    return CommandError(f"ERR Unknown client type '{_text(name)}'")
+
+
+def no_such_user(name: bytes) -> CommandError:
+    return CommandError(f"ERR No such user '{_text(name)}'")
+
+
+def config_set_unknown(name: bytes) -> CommandError:
+    return CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{_text(name)}'")
+
+
+def config_set_failed(name: bytes | str, reason: str) -> CommandError:
+    shown = name if isinstance(name, str) else _text(name)
+    return CommandError(f"ERR CONFIG SET failed (possibly related to argument '{shown}') - {reason}")
 
 
 # --- protocol errors (reply, then close) ----------------------------------

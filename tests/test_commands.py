@@ -150,8 +150,9 @@ def test_set_overwrites_and_clears_ttl(kv):
     assert kv("GET", "k") == b"v2"
 
 
-def test_set_with_options_is_a_syntax_error_and_not_applied(kv):
-    assert error_text(kv("SET", "k", "v", "EX", "10")) == "ERR syntax error"
+def test_set_with_a_bad_option_is_a_syntax_error_and_not_applied(kv):
+    # SET's options themselves: tests/test_commands_strings.py
+    assert error_text(kv("SET", "k", "v", "EX", "10", "BOGUS")) == "ERR syntax error"
     assert kv("GET", "k") is None
     assert kv.log() == b""
 

@@ -32,6 +32,9 @@ class Command:
     first_key: int
     last_key: int
     key_step: int
+    # Redis's command flags beyond what ``write`` and the key positions say
+    # ("fast", "admin", "noscript", ...), for COMMAND INFO. Optional.
+    flags: tuple[str, ...] = ()
 
     @property
     def syntax(self) -> str:
@@ -58,14 +61,18 @@ def command(
     *,
     write: bool = False,
     keys: tuple[int, int, int] = (0, 0, 0),
+    flags: tuple[str, ...] = (),
 ) -> Callable[[CommandFunc], CommandFunc]:
-    """Register the decorated function as command ``name``."""
+    """Register the decorated function as command ``name``.
+
+    ``flags``: extra Redis command flags for COMMAND INFO (see Command).
+    """
 
     def register(func: CommandFunc) -> CommandFunc:
         key = name.upper().encode()
         if key in COMMANDS:
             raise ValueError(f"command {name} registered twice")
-        COMMANDS[key] = Command(name.lower(), func, arity, write, *keys)
+        COMMANDS[key] = Command(name.lower(), func, arity, write, *keys, flags=tuple(flags))
         return func
 
     return register
