@@ -60,16 +60,24 @@ class AppendOnlyFile:
     """
 
     def __init__(self, path: str, fsync: str = DEFAULT_FSYNC) -> None:
-        if fsync not in FSYNC_POLICIES:
+        if fsync not in FSYNC_POLICIES:  # before anything is opened
             raise ValueError(f"appendfsync must be one of {FSYNC_POLICIES}, not {fsync!r}")
         self.path = path
-        self.fsync_policy = fsync
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             self.size = os.fstat(self._fd).st_size  # the end of the last whole record
         except OSError as exc:
             raise AofError(f"cannot open the append only file {path}: {exc.strerror}") from exc
+        # Bytes ever written through this object, across rewrites: the
+        # offsets sync_to waits for (a rewrite replaces the file, so file
+        # positions cannot serve).
+        self.written = 0
         self._selected_db: int | None = None  # as Redis: SELECT before the first record
+        # While a rewrite runs, what is written is also kept here, to be
+        # appended to the new file before it replaces this one.
+        self._rewrite_buffer: list[bytes] | None = None
+        self.rewrite_base_size = self.size  # size after the last rewrite (auto rewrite)
+        self.on_grow = None  # called (lock held) after each write: the auto rewrite's hook
         # Set while the log cannot be trusted to take writes (a write or an
         # fsync failed); writes are refused until one succeeds. INFO shows it.
         self.error: str | None = None
@@ -78,12 +86,21 @@ class AppendOnlyFile:
         # Linux may drop those pages and report success next time, so the
         # writes behind them must never be acknowledged.
         self._sync_cond = threading.Condition(threading.Lock())
-        self._synced = self.size
+        self._synced = 0
         self._syncing = False
         self._failed_upto = 0
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
-        if fsync == "everysec":
+        self.set_fsync_policy(fsync)
+
+    def set_fsync_policy(self, policy: str) -> None:
+        """Change the policy (CONFIG SET appendfsync): in force from the next
+        write. The once-a-second thread starts the first time it is needed
+        and idles while the policy is something else."""
+        if policy not in FSYNC_POLICIES:
+            raise ValueError(f"appendfsync must be one of {FSYNC_POLICIES}, not {policy!r}")
+        self.fsync_policy = policy
+        if policy == "everysec" and self._syncer is None:
             self._syncer = threading.Thread(target=self._fsync_every_second, name="kv-aof-fsync", daemon=True)
             self._syncer.start()
 
@@ -93,7 +110,7 @@ class AppendOnlyFile:
 
     def write(self, db_index: int, records: list[list[bytes]]) -> int:
         """Write ``records`` (effects done in database ``db_index``) to the log
-        and return the log's size after them: the offset ``sync_to`` waits for.
+        and return the offset ``sync_to`` must reach for them to be durable.
 
         Raises ``AofError`` after cutting any partial write back off, so the
         file always ends with a whole record.
@@ -114,7 +131,12 @@ class AppendOnlyFile:
             raise AofError(self.error) from exc
         self._selected_db = db_index
         self.size += len(data)
-        return self.size
+        self.written += len(data)
+        if self._rewrite_buffer is not None:
+            self._rewrite_buffer.append(data)
+        if self.on_grow is not None:
+            self.on_grow(self)
+        return self.written
 
     def append(self, db_index: int, records: list[list[bytes]]) -> None:
         """``write`` then, with ``always``, ``sync_to``: for callers that hold
@@ -140,7 +162,7 @@ class AppendOnlyFile:
                     cond.wait()
                     continue
                 self._syncing = True
-                target = self.size
+                target = self.written
                 cond.release()
                 try:
                     os.fsync(self._fd)
@@ -167,7 +189,7 @@ class AppendOnlyFile:
             self.error = exc.strerror or str(exc)
             raise AofError(self.error) from exc
         with self._sync_cond:
-            self._synced = max(self._synced, self.size)
+            self._synced = max(self._synced, self.written)
         log.warning("the append only file %s can be written again", self.path)
         self.error = None
 
@@ -187,11 +209,56 @@ class AppendOnlyFile:
 
     def _fsync_every_second(self) -> None:
         while not self._stop.wait(1.0):
-            if self._synced < self.size and self._fd >= 0:
+            if self.fsync_policy == "everysec" and self._synced < self.written and self._fd >= 0:
                 try:
-                    self.sync_to(self.size)
+                    self.sync_to(self.written)
                 except AofError:
                     pass  # logged; writes are refused until the disk recovers
+
+    # -- rewrite (see rewrite.py for the whole procedure) -----------------------
+
+    @property
+    def rewrite_in_progress(self) -> bool:
+        return self._rewrite_buffer is not None
+
+    def begin_rewrite(self) -> None:
+        """Start keeping a copy of every write (write lock held, at the
+        moment the keyspace is snapshotted)."""
+        self._rewrite_buffer = []
+        # The new file's last SELECT is whatever the snapshot wrote last:
+        # make the first buffered write name its database again.
+        self._selected_db = None
+
+    def abort_rewrite(self) -> None:
+        self._rewrite_buffer = None
+
+    def finish_rewrite(self, new_path: str) -> None:
+        """Replace the log with ``new_path`` (write lock held): append the
+        writes made during the rewrite, fsync, rename over the log, fsync
+        the directory, and carry on appending to the new file.
+
+        A crash before the rename leaves the old log, complete; after it,
+        the new one, complete: no write can slip in between (the lock).
+        """
+        buffered = b"".join(self._rewrite_buffer or [])
+        with open(new_path, "ab") as new:
+            new.write(buffered)
+            new.flush()
+            os.fsync(new.fileno())
+        os.replace(new_path, self.path)
+        _fsync_directory(self.path)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        with self._sync_cond:
+            while self._syncing:  # never swap the fd under an fsync in flight
+                self._sync_cond.wait()
+            old, self._fd = self._fd, fd
+            os.close(old)
+            self.size = os.fstat(fd).st_size
+            self.rewrite_base_size = self.size
+            # Everything written so far is in the new file, fsynced.
+            self._synced = self.written
+            self._sync_cond.notify_all()
+        self._rewrite_buffer = None
 
     def close(self) -> None:
         """Flush everything to disk and close. Safe to call twice."""
@@ -206,6 +273,15 @@ class AppendOnlyFile:
             finally:
                 os.close(self._fd)
                 self._fd = -1
+
+
+def _fsync_directory(path: str) -> None:
+    # A rename is durable only once the directory entry is on disk.
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -246,9 +322,17 @@ def replay(path: str, apply: Callable[[list[bytes]], object]) -> ReplayResult:
                 if isinstance(reply, CommandError):
                     raise AofCorruptError(path, offset, reply.message)
                 records += 1
-            if time.perf_counter() >= next_report:
-                next_report += REPLAY_PROGRESS_SECONDS
-                log.info("loading the append only file: %d records, %.1f MB", records, parser.consumed / 1e6)
+            now = time.perf_counter()
+            if now >= next_report:
+                next_report = now + REPLAY_PROGRESS_SECONDS
+                elapsed = now - started
+                log.info(
+                    "loading the append only file: %d records, %.1f MB (%.0f records/s, %.1f MB/s)",
+                    records,
+                    parser.consumed / 1e6,
+                    records / elapsed,
+                    parser.consumed / 1e6 / elapsed,
+                )
     truncated = parser.buffered
     if truncated:
         _truncate_torn_tail(path, parser.consumed, truncated)

@@ -49,3 +49,7 @@ class Config:
     active_expiry: bool = True
     # How often the log is fsynced: "always", "everysec" (Redis's default) or "no".
     appendfsync: str = "everysec"
+    # Rewrite the log once it has grown this much (%) since the last rewrite
+    # and is over the minimum size; Redis's defaults (see rewrite.py).
+    auto_aof_rewrite_percentage: int = 100
+    auto_aof_rewrite_min_size: int = 64 * 1024 * 1024

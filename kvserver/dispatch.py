@@ -18,6 +18,7 @@ Clients on every port and the start-up log replay all come through
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from kvserver import errors
 from kvserver.aof import AppendOnlyFile
@@ -30,10 +31,18 @@ log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    def __init__(self, keyspace: Keyspace, aof: AppendOnlyFile | None) -> None:
+    def __init__(
+        self,
+        keyspace: Keyspace,
+        aof: AppendOnlyFile | None,
+        *,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
         self.keyspace = keyspace
         self.aof = aof  # None while replaying: nothing is logged then
-        self._clock = keyspace.clock
+        # What commands see as session.now: the keyspace's clock, unless the
+        # caller gives another (the log replay does: see server.load_log).
+        self._clock = clock if clock is not None else keyspace.clock
         self._lock = keyspace.write_lock
 
     def execute(self, session: Session, args: list[bytes]) -> object:
@@ -44,6 +53,7 @@ class Dispatcher:
         if not cmd.arity_ok(len(args)):
             return errors.wrong_arity(cmd.name)
         argv = args[1:]
+        session.last_command = cmd.name  # for CLIENT LIST's cmd=
         try:
             if not cmd.write:
                 session.now = self._clock()

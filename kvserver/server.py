@@ -30,6 +30,7 @@ from kvserver.dispatch import Dispatcher
 from kvserver.pool import WorkerPool
 from kvserver.protocol.wire import RESP, TEXT
 from kvserver.reactor import Reactor
+from kvserver.rewrite import AofRewriter
 from kvserver.session import Session
 from kvserver.state import ServerState
 from kvserver.store import ActiveExpiry, Keyspace, system_clock
@@ -47,12 +48,26 @@ def _listen(host: str, port: int) -> socket.socket:
     )
 
 
+# The time commands see while the log is replayed: before every deadline,
+# so that nothing expires halfway through (Redis's keyIsExpired does the
+# same while loading). A key whose deadline passed after its records were
+# written may be extended or persisted by a later record, and must still be
+# there for it; whatever is past its deadline once the whole log has run is
+# dropped then.
+REPLAY_NOW_MS = 0
+
+
 def load_log(keyspace: Keyspace, path: str) -> ReplayResult:
     """Replay the log at ``path`` into ``keyspace`` through the dispatcher
     clients use, with nothing logged and no locks contended."""
-    replayer = Dispatcher(keyspace, None)
+    replayer = Dispatcher(keyspace, None, clock=lambda: REPLAY_NOW_MS)
     session = Session(keyspace, loading=True)
-    return replay(path, lambda args: replayer.execute(session, args))
+    result = replay(path, lambda args: replayer.execute(session, args))
+    now = keyspace.clock()
+    for db in keyspace.dbs:
+        for key in [key for key, deadline in db.expires.items() if deadline < now]:
+            db.delete(key)
+    return result
 
 
 class Server:
@@ -69,6 +84,13 @@ class Server:
         self.aof = AppendOnlyFile(config.aof_path, config.appendfsync)
         self.dispatcher = Dispatcher(self.keyspace, self.aof)
         self.state = ServerState(config, self.keyspace, self.aof)
+        self.rewriter = AofRewriter(
+            self.keyspace,
+            self.aof,
+            config.auto_aof_rewrite_percentage,
+            config.auto_aof_rewrite_min_size,
+        )
+        self.state.rewriter = self.rewriter
         listeners = []
         try:
             listeners.append((_listen(config.bind, config.port), TEXT))
@@ -165,6 +187,7 @@ class Server:
             self.pool.shutdown(timeout=self.config.shutdown_grace_seconds)
             if self._expiry:
                 self._expiry.stop()
+            self.rewriter.wait()  # a rewrite in flight finishes (or fails) first
             self.aof.close()
             log.info("log flushed and closed; bye")
         finally:
