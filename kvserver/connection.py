@@ -119,6 +119,14 @@ def _address(addr: object) -> str:
     return str(addr)
 
 
+def _kill(conn: Connection) -> None:
+    """End ``conn`` from any thread (CLIENT KILL): its worker finds EOF
+    before anything still queued, drops the rest, and hands the socket
+    back to the reactor to close, as for a client that hung up."""
+    conn.inbox.appendleft(EOF)
+    conn.wake()
+
+
 def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, request_resume) -> None:
     """The worker's loop for one connection: run its requests until it ends.
 
@@ -130,6 +138,8 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
     except OSError:
         local = ""
     session = Session(dispatcher.keyspace, conn.id, server=state, peer=_address(conn.peer), local=local)
+    session.fd = conn.fd
+    session.kill = lambda: _kill(conn)
     encode = conn.protocol.encode_reply
     execute = dispatcher.execute
     inbox = conn.inbox

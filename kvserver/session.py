@@ -30,6 +30,8 @@ class Session:
         "last_active",
         "lib_name",
         "lib_ver",
+        "fd",
+        "kill",
     )
 
     def __init__(
@@ -59,9 +61,14 @@ class Session:
         self.local = local  # "ip:port" it connected to
         self.created = time.time()
         self.last_active = self.created
-        self.last_command = b"NULL"
+        self.last_command = "NULL"  # full name ("client|list"); the dispatcher sets it
         self.lib_name = b""
         self.lib_ver = b""
+        self.fd = -1  # the socket's descriptor, for CLIENT LIST
+        # Set by the connection's worker (connection.serve): ends this
+        # client's connection from any thread, dropping what it has queued
+        # (CLIENT KILL). None for sessions with no connection.
+        self.kill = None
 
     def log(self, *args: bytes) -> None:
         """Record one effect of the running write command for the log.

@@ -15,6 +15,10 @@ import time
 
 from kvserver.config import Config
 
+# The Redis version kvserver answers as (HELLO, INFO): the one whose replies
+# it matches byte for byte, so clients enable what that version has.
+REDIS_VERSION = "7.0.15"
+
 
 class ServerState:
     def __init__(self, config: Config, keyspace, aof) -> None:
@@ -33,6 +37,7 @@ class ServerState:
         self.total_connections_received = 0
         self.total_commands_processed = 0
         self.last_save_time = int(self.started_at)
+        self.rewriter = None  # the AofRewriter (rewrite.py), set by the server
 
     def add_client(self, session) -> None:
         with self.clients_lock:
@@ -45,3 +50,21 @@ class ServerState:
 
     def uptime_seconds(self) -> int:
         return int(time.time() - self.started_at)
+
+    def sessions(self) -> list:
+        """A snapshot of the connected clients' sessions, oldest first
+        (CLIENT LIST, CLIENT KILL, INFO)."""
+        with self.clients_lock:
+            return list(self.clients.values())
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: zero the counters INFO's stats section shows."""
+        self.total_connections_received = 0
+        self.total_commands_processed = 0
+
+    def set_appendfsync(self, policy: str) -> None:
+        """CONFIG SET appendfsync: the one setting a running server changes.
+
+        The log applies it from its next write (``set_fsync_policy``).
+        """
+        self.aof.set_fsync_policy(policy)

@@ -362,7 +362,7 @@ def corrupt_cases():
         ("wrong arity", GOOD_HEAD + resp("GET") + GOOD_TAIL, at),
         ("invalid argument", GOOD_HEAD + resp("PEXPIREAT", "a", "soon") + GOOD_TAIL, at),
         ("junk at the start", b"?" + LOG, 0),
-        ("SET with options", resp("SET", "a", "1", "EX", "10") + GOOD_TAIL, 0),
+        ("SET with a bad option", resp("SET", "a", "1", "NX", "XX") + GOOD_TAIL, 0),
     ]
 
 

@@ -1,16 +1,30 @@
-"""Connection commands: PING, ECHO, QUIT, SELECT."""
+"""Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET and
+CLIENT with its subcommands.
+
+They act on the caller's ``Session`` (its protocol version, name, database)
+and, for CLIENT LIST / KILL, on the other clients through the server state.
+There is one user, ``default``, with no password (Redis's out-of-the-box
+setup): AUTH and HELLO AUTH answer exactly as Redis does then.
+"""
 
 from __future__ import annotations
 
 from kvserver import errors
+from kvserver.commands.containers import container
 from kvserver.commands.parsing import parse_int
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
-from kvserver.protocol import OK, PONG
+from kvserver.protocol import OK, PONG, Status, Verbatim
 from kvserver.session import Session
+from kvserver.state import REDIS_VERSION
+
+DEFAULT_USER = b"default"  # the only user; it has no password (nopass)
+RESET = Status("RESET")
+# Redis's client types; every kvserver client is a normal one.
+CLIENT_TYPES = (b"normal", b"slave", b"replica", b"pubsub", b"master")
 
 
-@command("ping", -1)
+@command("ping", -1, flags=("fast",))
 def ping(session: Session, args: list[bytes]) -> object:
     """PING [message]
 
@@ -21,13 +35,13 @@ def ping(session: Session, args: list[bytes]) -> object:
     return args[0] if args else PONG
 
 
-@command("echo", 2)
+@command("echo", 2, flags=("fast",))
 def echo(session: Session, args: list[bytes]) -> object:
     """ECHO message"""
     return args[0]
 
 
-@command("quit", -1)
+@command("quit", -1, flags=("allow_busy", "noscript", "loading", "stale", "fast", "no_auth"))
 def quit_(session: Session, args: list[bytes]) -> object:
     """QUIT
 
@@ -37,7 +51,7 @@ def quit_(session: Session, args: list[bytes]) -> object:
     return OK
 
 
-@command("select", 2)
+@command("select", 2, flags=("loading", "stale", "fast"))
 def select(session: Session, args: list[bytes]) -> object:
     """SELECT index
 
@@ -48,3 +62,321 @@ def select(session: Session, args: list[bytes]) -> object:
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
     session.db = session.keyspace.dbs[index]
     return OK
+
+
+# -- HELLO, AUTH, RESET ---------------------------------------------------------------
+
+_NO_AUTH_FLAGS = ("noscript", "loading", "stale", "fast", "no_auth", "allow_busy")
+
+
+@command("hello", -1, flags=_NO_AUTH_FLAGS)
+def hello(session: Session, args: list[bytes]) -> object:
+    """HELLO [protover [AUTH username password] [SETNAME clientname]]
+
+    Switch the connection to RESP ``protover`` (2 or 3) and describe the
+    server. As in Redis 7.0, the options take effect one by one, in order:
+    a name set before a bad option stays set; the switch comes last.
+    """
+    version = 0
+    if args:
+        try:
+            version = parse_int(args[0])
+        except CommandError:
+            raise CommandError(errors.PROTOCOL_VERSION_NOT_INTEGER) from None
+        if version not in (2, 3):
+            raise CommandError(errors.NOPROTO)
+    i = 1
+    while i < len(args):
+        option, more = args[i].upper(), len(args) - 1 - i
+        if option == b"AUTH" and more >= 2:
+            _authenticate(args[i + 1], args[i + 2])
+            i += 3
+        elif option == b"SETNAME" and more >= 1:
+            _set_name(session, args[i + 1])
+            i += 2
+        else:
+            raise errors.hello_syntax(args[i])
+    if version:
+        session.resp = version
+    return {
+        b"server": b"redis",
+        b"version": REDIS_VERSION.encode(),
+        b"proto": session.resp,
+        b"id": session.id,
+        b"mode": b"standalone",
+        b"role": b"master",
+        b"modules": [],
+    }
+
+
+@command("auth", -2, flags=_NO_AUTH_FLAGS)
+def auth(session: Session, args: list[bytes]) -> object:
+    """AUTH [username] password
+
+    With no password configured, only user ``default`` exists and it takes
+    any password; the one-argument form is refused as Redis refuses it.
+    """
+    if len(args) > 2:
+        raise CommandError(errors.SYNTAX)
+    if len(args) == 1:
+        raise CommandError(errors.AUTH_WITHOUT_PASSWORD)
+    _authenticate(args[0], args[1])
+    return OK
+
+
+def _authenticate(username: bytes, password: bytes) -> None:
+    if username != DEFAULT_USER:
+        raise CommandError(errors.WRONGPASS)
+
+
+@command("reset", 1, flags=_NO_AUTH_FLAGS)
+def reset(session: Session, args: list[bytes]) -> object:
+    """RESET
+
+    Put the connection back as it was when it connected: database 0, RESP2,
+    no name. (The library name and version stay, as in Redis.)
+    """
+    session.db = session.keyspace.dbs[0]
+    session.resp = 2
+    session.name = b""
+    return RESET
+
+
+# -- CLIENT -----------------------------------------------------------------------------
+
+CLIENT = container("client")
+
+
+@command("client", -2)
+def client(session: Session, args: list[bytes]) -> object:
+    """CLIENT subcommand [argument ...]
+
+    Inspect and manage client connections; CLIENT HELP lists the subcommands.
+    """
+    return CLIENT.run(session, args)
+
+
+@CLIENT.subcommand("id", 2, flags=("noscript", "loading", "stale"))
+def client_id(session: Session, args: list[bytes]) -> object:
+    """CLIENT ID
+
+    The current connection's id.
+    """
+    return session.id
+
+
+@CLIENT.subcommand("getname", 2, flags=("noscript", "loading", "stale"))
+def client_getname(session: Session, args: list[bytes]) -> object:
+    """CLIENT GETNAME
+
+    The current connection's name, or nil.
+    """
+    return session.name or None
+
+
+@CLIENT.subcommand("setname", 3, flags=("noscript", "loading", "stale"))
+def client_setname(session: Session, args: list[bytes]) -> object:
+    """CLIENT SETNAME connection-name
+
+    Name the current connection; an empty name removes it.
+    """
+    _set_name(session, args[0])
+    return OK
+
+
+def _valid_attribute(value: bytes) -> bool:
+    # Redis keeps CLIENT LIST splittable on spaces: printable ASCII only.
+    return all(0x21 <= byte <= 0x7E for byte in value)
+
+
+def _set_name(session: Session, name: bytes) -> None:
+    if not _valid_attribute(name):
+        raise CommandError(errors.CLIENT_NAME_INVALID)
+    session.name = name
+
+
+@CLIENT.subcommand("setinfo", 4, flags=("noscript", "loading", "stale"))
+def client_setinfo(session: Session, args: list[bytes]) -> object:
+    """CLIENT SETINFO LIB-NAME libname | LIB-VER libver
+
+    Record the client library's name or version (shown by CLIENT LIST).
+    Redis 7.2's subcommand: redis-py and other clients send it on connect.
+    """
+    attribute, value = args
+    which = attribute.lower()
+    if which not in (b"lib-name", b"lib-ver"):
+        raise errors.unrecognized_option(attribute)
+    if not _valid_attribute(value):
+        raise errors.client_attr_invalid(attribute)
+    if which == b"lib-name":
+        session.lib_name = value
+    else:
+        session.lib_ver = value
+    return OK
+
+
+@CLIENT.subcommand("info", 2, flags=("noscript", "loading", "stale"))
+def client_info(session: Session, args: list[bytes]) -> object:
+    """CLIENT INFO
+
+    The current connection, in CLIENT LIST's format.
+    """
+    return Verbatim(client_line(session, session.now) + b"\n")
+
+
+@CLIENT.subcommand("list", -2, flags=("admin", "noscript", "loading", "stale"))
+def client_list(session: Session, args: list[bytes]) -> object:
+    """CLIENT LIST [TYPE NORMAL | MASTER | REPLICA | PUBSUB] [ID client-id ...]
+
+    One line per connected client: id, addresses, name, age, idle time,
+    database, last command, protocol, library.
+    """
+    sessions = session.server.sessions()
+    if len(args) == 2 and args[0].upper() == b"TYPE":
+        kind = args[1].lower()
+        if kind not in CLIENT_TYPES:
+            raise errors.unknown_client_type(args[1])
+        if kind != b"normal":
+            sessions = []
+    elif len(args) > 1 and args[0].upper() == b"ID":
+        by_id = {s.id: s for s in sessions}
+        sessions = []
+        for raw in args[1:]:
+            try:
+                wanted = parse_int(raw)
+            except CommandError:
+                raise CommandError(errors.INVALID_CLIENT_ID) from None
+            if wanted in by_id:
+                sessions.append(by_id[wanted])
+    elif args:
+        raise CommandError(errors.SYNTAX)
+    now = session.now
+    return Verbatim(b"".join(client_line(s, now) + b"\n" for s in sessions))
+
+
+def client_line(s: Session, now_ms: int) -> bytes:
+    """One client as CLIENT LIST shows it (Redis 7.2's fields, in order).
+
+    Buffer and memory fields are 0: kvserver does not account per-client
+    memory. ``idle`` counts from the start of the client's last command.
+    """
+    created_ms = int(s.created * 1000)
+    last_ms = s.now or created_ms
+    age = max(0, now_ms - created_ms) // 1000
+    idle = max(0, now_ms - last_ms) // 1000
+    return (
+        b"id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=N db=%d "
+        b"sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
+        b"rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
+        b"redir=-1 resp=%d lib-name=%s lib-ver=%s"
+        % (
+            s.id,
+            s.peer.encode(),
+            s.local.encode(),
+            s.fd,
+            s.name,
+            age,
+            idle,
+            s.db.index,
+            s.last_command.encode(),
+            s.resp,
+            s.lib_name,
+            s.lib_ver,
+        )
+    )
+
+
+@CLIENT.subcommand("kill", -3, flags=("admin", "noscript", "loading", "stale"))
+def client_kill(session: Session, args: list[bytes]) -> object:
+    """CLIENT KILL ip:port | [ID client-id] [TYPE NORMAL | MASTER | REPLICA | PUBSUB] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME YES | NO]
+
+    Close the matching connections: OK (or an error if none matched) for
+    the old ip:port form, else how many were closed. A connection killing
+    itself gets its reply first.
+    """
+    addr = laddr = kind = None
+    wanted_id = 0
+    skipme = True
+    if len(args) == 1:  # the old form, which may kill the caller too
+        addr = args[0]
+        skipme = False
+    else:
+        i = 0
+        while i < len(args):
+            option, has_value = args[i].upper(), i + 1 < len(args)
+            if not has_value:
+                raise CommandError(errors.SYNTAX)
+            value = args[i + 1]
+            if option == b"ID":
+                try:
+                    wanted_id = parse_int(value)
+                except CommandError:
+                    wanted_id = 0
+                if wanted_id <= 0:
+                    raise CommandError(errors.CLIENT_ID_NOT_POSITIVE)
+            elif option == b"TYPE":
+                kind = value.lower()
+                if kind not in CLIENT_TYPES:
+                    raise errors.unknown_client_type(value)
+            elif option == b"ADDR":
+                addr = value
+            elif option == b"LADDR":
+                laddr = value
+            elif option == b"USER":
+                if value != DEFAULT_USER:
+                    raise errors.no_such_user(value)
+            elif option == b"SKIPME":
+                if value.lower() not in (b"yes", b"no"):
+                    raise CommandError(errors.SYNTAX)
+                skipme = value.lower() == b"yes"
+            else:
+                raise CommandError(errors.SYNTAX)
+            i += 2
+    killed = 0
+    for other in session.server.sessions():
+        if addr is not None and other.peer.encode() != addr:
+            continue
+        if laddr is not None and other.local.encode() != laddr:
+            continue
+        if kind is not None and kind != b"normal":
+            continue
+        if wanted_id and other.id != wanted_id:
+            continue
+        if other is session:
+            if skipme:
+                continue
+            session.closing = True  # after this reply, as Redis's CLOSE_AFTER_REPLY
+        elif other.kill is not None:
+            other.kill()
+        killed += 1
+    if len(args) == 1:
+        if not killed:
+            raise CommandError(errors.NO_SUCH_CLIENT)
+        return OK
+    return killed
+
+
+@CLIENT.subcommand("no-evict", 3, flags=("admin", "noscript", "loading", "stale"))
+def client_no_evict(session: Session, args: list[bytes]) -> object:
+    """CLIENT NO-EVICT ON | OFF
+
+    Accepted and ignored: kvserver never evicts clients.
+    """
+    if args[0].upper() not in (b"ON", b"OFF"):
+        raise CommandError(errors.SYNTAX)
+    return OK
+
+
+@CLIENT.subcommand("reply", 3, flags=("noscript", "loading", "stale"))
+def client_reply(session: Session, args: list[bytes]) -> object:
+    """CLIENT REPLY ON | OFF | SKIP
+
+    ON (the default) is acknowledged; OFF and SKIP are refused, since this
+    server always replies.
+    """
+    mode = args[0].upper()
+    if mode == b"ON":
+        return OK
+    if mode in (b"OFF", b"SKIP"):
+        raise CommandError(errors.CLIENT_REPLY_UNSUPPORTED)
+    raise CommandError(errors.SYNTAX)

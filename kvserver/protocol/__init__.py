@@ -18,6 +18,7 @@ value              RESP2                   RESP3               text line
 ``float``          bulk string (%.17g)     double ``,``        ``%.17g``
 ``list``           array                   array               items, spaced
 ``SetReply``       array                   set ``~``           items, spaced
+``Verbatim``       bulk string             verbatim ``=txt:``  as is, or quoted
 ``dict``           flat array k, v, ...    map ``%``           k v ..., spaced
 ``CommandError``   ``-ERR ...``            ``-ERR ...``        ``ERR ...``
 =================  ======================  ==================  =================
@@ -34,6 +35,13 @@ class Status(str):
 
 class SetReply(list):
     """An array that RESP3 sends as a set (``~``), as Redis does for SMEMBERS."""
+
+    __slots__ = ()
+
+
+class Verbatim(bytes):
+    """Text meant for people (INFO, CLIENT LIST): RESP3 sends it as a
+    verbatim string of format ``txt``, as Redis does; RESP2 as a bulk string."""
 
     __slots__ = ()
 

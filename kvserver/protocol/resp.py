@@ -15,7 +15,7 @@ from __future__ import annotations
 from kvserver import errors
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, KvError
-from kvserver.protocol import NEED_DATA, SetReply, Status, format_double
+from kvserver.protocol import NEED_DATA, SetReply, Status, Verbatim, format_double
 from kvserver.protocol.text import InvalidRequest, split_args
 
 # Redis's proto-max-bulk-len: no single argument may be larger.
@@ -234,6 +234,10 @@ def encode_reply(reply: object, resp: int = 2) -> bytes:
         return head % len(reply) + b"".join([encode_reply(item, resp) for item in reply])
     if kind is bool:  # RESP3 booleans; RESP2 has none and Redis sends 1/0
         return (b"#t\r\n" if reply else b"#f\r\n") if resp == 3 else b":%d\r\n" % reply
+    if kind is Verbatim:
+        if resp == 3:
+            return b"=%d\r\ntxt:%s\r\n" % (len(reply) + 4, reply)
+        return b"$%d\r\n%s\r\n" % (len(reply), reply)
     if isinstance(reply, KvError):
         message = reply.message.replace("\r", " ").replace("\n", " ")
         return b"-%s\r\n" % message.encode()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from kvserver import errors
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, KvError
-from kvserver.protocol import NEED_DATA, Status, format_double
+from kvserver.protocol import NEED_DATA, Status, Verbatim, format_double
 
 GREETING = b"OK mini-redis ready\r\n"
 
@@ -220,6 +220,8 @@ def _encode_item(reply: object) -> bytes:
         return format_double(reply)
     if type(reply) is bool:
         return b"1" if reply else b"0"
+    if type(reply) is Verbatim:
+        return quote(bytes(reply))
     if isinstance(reply, KvError):
         # One line, whatever the message holds.
         return reply.message.replace("\r", " ").replace("\n", " ").encode()
