@@ -16,7 +16,6 @@ Run from the command line for many trials (``make crash-test``):
 from __future__ import annotations
 
 import random
-import socket
 import sys
 import tempfile
 import threading

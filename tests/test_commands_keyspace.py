@@ -1200,3 +1200,9 @@ def test_round_trip_with_refused_appends(tmp_path, seed):
     keyspace = Keyspace(clock=FakeClock(clock()))
     load_log(keyspace, str(path))
     assert state(keyspace) == live_state(original, clock())
+
+
+def test_select_past_32_bits_is_out_of_range_as_redis(side_by_side):
+    side_by_side.both("SELECT", "4294967296")
+    side_by_side.both("SELECT", "16")
+    side_by_side.both("SELECT", "-1")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kvserver import errors
 from kvserver.commands.containers import container
-from kvserver.commands.parsing import parse_int
+from kvserver.commands.parsing import parse_int, parse_int32
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
 from kvserver.protocol import OK, PONG, Status, Verbatim
@@ -57,7 +57,7 @@ def select(session: Session, args: list[bytes]) -> object:
 
     Use database ``index`` (0-15) for the rest of the connection.
     """
-    index = parse_int(args[0])
+    index = parse_int32(args[0])
     if not 0 <= index < len(session.keyspace.dbs):
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
     session.db = session.keyspace.dbs[index]

@@ -33,7 +33,7 @@ import random
 
 from kvserver import errors
 from kvserver.commands.glob import compile_pattern
-from kvserver.commands.parsing import INT64_MAX, INT64_MIN, parse_int
+from kvserver.commands.parsing import INT64_MAX, INT64_MIN, parse_int, parse_int32
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
 from kvserver.protocol import OK, Status
@@ -41,8 +41,6 @@ from kvserver.session import Session
 from kvserver.store import SCAN_BUCKETS, Database
 
 DEFAULT_SCAN_COUNT = 10  # Redis's default COUNT
-INT32_MIN = -(2**31)
-INT32_MAX = 2**31 - 1
 ULONG_MAX = 2**64 - 1  # SCAN's cursor is a C unsigned long
 # RANDOMKEY picks among all keys directly up to this many (a list this long
 # is cheap to build); past it, it picks a random SCAN bucket instead.
@@ -471,7 +469,7 @@ def copy_(session: Session, args: list[bytes]) -> object:
         if word == b"REPLACE":
             replace = True
         elif word == b"DB" and i + 1 < len(args):
-            target = _database(session, _parse_int32(args[i + 1]))
+            target = _database(session, parse_int32(args[i + 1]))
             i += 1
         else:
             raise CommandError(errors.SYNTAX)
@@ -499,7 +497,7 @@ def move(session: Session, args: list[bytes]) -> object:
     missing here or exists there.
     """
     key = args[0]
-    target = _database(session, _parse_int32(args[1]))
+    target = _database(session, parse_int32(args[1]))
     db, now = session.db, session.now
     if target is db:
         raise CommandError(errors.SAME_OBJECT)
@@ -556,8 +554,8 @@ def swapdb(session: Session, args: list[bytes]) -> object:
     Exchange the contents of two databases: clients using one see the
     other's keys from then on.
     """
-    first = _parse_int32(args[0], errors.INVALID_FIRST_DB_INDEX)
-    second = _parse_int32(args[1], errors.INVALID_SECOND_DB_INDEX)
+    first = parse_int32(args[0], errors.INVALID_FIRST_DB_INDEX)
+    second = parse_int32(args[1], errors.INVALID_SECOND_DB_INDEX)
     dbs = session.keyspace.dbs
     if not (0 <= first < len(dbs) and 0 <= second < len(dbs)):
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
@@ -565,20 +563,6 @@ def swapdb(session: Session, args: list[bytes]) -> object:
         dbs[first].swap_with(dbs[second])
         session.log(b"SWAPDB", args[0], args[1])
     return OK
-
-
-def _parse_int32(raw: bytes, message: str | None = None) -> int:
-    """A C int argument, as Redis's getIntFromObjectOrReply: ``message`` (if
-    given) for anything wrong, else "not an integer" or "out of range"."""
-    try:
-        value = parse_int(raw)
-    except CommandError:
-        if message is None:
-            raise
-        raise CommandError(message) from None
-    if not INT32_MIN <= value <= INT32_MAX:
-        raise CommandError(message) if message else errors.out_of_range(INT32_MIN, INT32_MAX)
-    return value
 
 
 def _database(session: Session, index: int) -> Database:
