@@ -291,6 +291,43 @@ class ReplayResult:
     truncated_bytes: int  # a torn tail that was cut off (0 if none)
 
 
+class LogReader:
+    """The records of a log file, in order: ``for offset, args in reader``.
+
+    Raises ``AofCorruptError`` (with the byte offset) where the bytes do not
+    parse. After the loop, ``torn_bytes`` says how many bytes at the end
+    form an incomplete record, and ``good_end`` where the last whole record
+    ends. Used by the replay and by kv-check-aof, which must agree.
+    """
+
+    def __init__(self, path: str, file) -> None:
+        self.path = path
+        self._file = file
+        self._parser = RespParser(inline=False)
+
+    @property
+    def good_end(self) -> int:
+        return self._parser.consumed
+
+    @property
+    def torn_bytes(self) -> int:
+        return self._parser.buffered
+
+    def __iter__(self):
+        parser, read = self._parser, self._file.read
+        while chunk := read(REPLAY_CHUNK_BYTES):
+            parser.feed(chunk)
+            while True:
+                offset = parser.consumed
+                try:
+                    request = parser.next_request()
+                except KvError as exc:
+                    raise AofCorruptError(self.path, offset, exc.message) from None
+                if request is NEED_DATA:
+                    break
+                yield offset, request
+
+
 def replay(path: str, apply: Callable[[list[bytes]], object]) -> ReplayResult:
     """Feed every record of the log at ``path`` to ``apply``, in order.
 
@@ -298,7 +335,6 @@ def replay(path: str, apply: Callable[[list[bytes]], object]) -> ReplayResult:
     the record is corrupt. A missing file is an empty log.
     """
     started = time.perf_counter()
-    parser = RespParser(inline=False)
     records = 0
     next_report = started + REPLAY_PROGRESS_SECONDS
     try:
@@ -308,35 +344,30 @@ def replay(path: str, apply: Callable[[list[bytes]], object]) -> ReplayResult:
     except OSError as exc:
         raise AofError(f"cannot open the append only file {path}: {exc.strerror}") from exc
     with file:
-        while chunk := file.read(REPLAY_CHUNK_BYTES):
-            parser.feed(chunk)
-            while True:
-                offset = parser.consumed
-                try:
-                    request = parser.next_request()
-                except KvError as exc:
-                    raise AofCorruptError(path, offset, exc.message) from None
-                if request is NEED_DATA:
-                    break
-                reply = apply(request)
-                if isinstance(reply, CommandError):
-                    raise AofCorruptError(path, offset, reply.message)
-                records += 1
-            now = time.perf_counter()
-            if now >= next_report:
-                next_report = now + REPLAY_PROGRESS_SECONDS
-                elapsed = now - started
-                log.info(
-                    "loading the append only file: %d records, %.1f MB (%.0f records/s, %.1f MB/s)",
-                    records,
-                    parser.consumed / 1e6,
-                    records / elapsed,
-                    parser.consumed / 1e6 / elapsed,
-                )
-    truncated = parser.buffered
-    if truncated:
-        _truncate_torn_tail(path, parser.consumed, truncated)
-    return ReplayResult(records, time.perf_counter() - started, truncated)
+        reader = LogReader(path, file)
+        for offset, request in reader:
+            reply = apply(request)
+            if isinstance(reply, CommandError):
+                raise AofCorruptError(path, offset, reply.message)
+            records += 1
+            if not records & 0xFFF:  # look at the time every 4096 records
+                now = time.perf_counter()
+                if now >= next_report:
+                    next_report = now + REPLAY_PROGRESS_SECONDS
+                    _report_progress(records, reader.good_end, now - started)
+    if reader.torn_bytes:
+        _truncate_torn_tail(path, reader.good_end, reader.torn_bytes)
+    return ReplayResult(records, time.perf_counter() - started, reader.torn_bytes)
+
+
+def _report_progress(records: int, offset: int, elapsed: float) -> None:
+    log.info(
+        "loading the append only file: %d records, %.1f MB (%.0f records/s, %.1f MB/s)",
+        records,
+        offset / 1e6,
+        records / elapsed,
+        offset / 1e6 / elapsed,
+    )
 
 
 def _truncate_torn_tail(path: str, good_end: int, dropped: int) -> None:

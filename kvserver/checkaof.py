@@ -18,11 +18,9 @@ from dataclasses import dataclass
 
 import click
 
-from kvserver.aof import REPLAY_CHUNK_BYTES
+from kvserver.aof import LogReader
 from kvserver.commands import COMMANDS
-from kvserver.errors import KvError
-from kvserver.protocol import NEED_DATA
-from kvserver.protocol.resp import RespParser
+from kvserver.errors import AofCorruptError
 
 
 @dataclass(frozen=True)
@@ -39,26 +37,20 @@ class CheckResult:
 
 def check(path: str) -> CheckResult:
     """Scan the log at ``path`` and describe the first problem, if any."""
-    parser = RespParser(inline=False)
     records = 0
     with open(path, "rb") as file:
         size = os.fstat(file.fileno()).st_size
-        while chunk := file.read(REPLAY_CHUNK_BYTES):
-            parser.feed(chunk)
-            while True:
-                offset = parser.consumed
-                try:
-                    request = parser.next_request()
-                except KvError as exc:
-                    return CheckResult(size, records, offset, exc.message)
-                if request is NEED_DATA:
-                    break
+        reader = LogReader(path, file)
+        try:
+            for offset, request in reader:
                 problem = _command_problem(request)
                 if problem:
                     return CheckResult(size, records, offset, problem)
                 records += 1
-    if parser.buffered:
-        return CheckResult(size, records, parser.consumed, "the last record is incomplete (torn write)")
+        except AofCorruptError as exc:
+            return CheckResult(size, records, exc.offset, exc.reason)
+    if reader.torn_bytes:
+        return CheckResult(size, records, reader.good_end, "the last record is incomplete (torn write)")
     return CheckResult(size, records, size, None)
 
 
