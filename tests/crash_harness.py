@@ -1,7 +1,8 @@
 """Crash test: kill -9 a server under concurrent writes, restart it, check.
 
 A trial starts ``kvserver`` as a real process with ``--appendfsync always``,
-runs several writer threads that each SET fresh keys and record every write
+optionally asks for BGREWRITEAOF again and again meanwhile, runs several
+writer threads that each SET fresh keys and record every write
 the server acknowledged, kills the server with SIGKILL at a random moment,
 restarts it on the same log, and checks two promises:
 
@@ -54,13 +55,32 @@ class Writer:
             client.close()
 
 
-def run_trial(workdir: Path, rng: random.Random, writers: int = 8, max_run_s: float = 1.0) -> dict:
+def _rewrite_repeatedly(port: int, stop: threading.Event, started: list) -> None:
+    # BGREWRITEAOF over and over, so that the kill lands before, during and
+    # after rewrites (each step of rewrite.py must leave a whole log).
+    try:
+        client = TextClient(port)
+        while not stop.is_set():
+            if client.call("BGREWRITEAOF") == b"Background append only file rewriting started":
+                started.append(1)
+            stop.wait(0.01)
+        client.close()
+    except (OSError, ConnectionError):
+        pass
+
+
+def run_trial(
+    workdir: Path, rng: random.Random, writers: int = 8, max_run_s: float = 1.0, rewrite: bool = False
+) -> dict:
     """One kill -9 trial; raises AssertionError if a promise is broken."""
     aof = workdir / "crash.aof"
     server = ServerProcess(aof, "--appendfsync", "always")
     stop = threading.Event()
     team = [Writer(n) for n in range(writers)]
     threads = [threading.Thread(target=w.run, args=(server.port, stop)) for w in team]
+    rewrites: list = []
+    if rewrite:
+        threads.append(threading.Thread(target=_rewrite_repeatedly, args=(server.port, stop, rewrites)))
     for thread in threads:
         thread.start()
     # Kill at a random moment; a timed wait here is the point of the test
@@ -89,7 +109,7 @@ def run_trial(workdir: Path, rng: random.Random, writers: int = 8, max_run_s: fl
         client.close()
     finally:
         restarted.kill()
-    return {"acknowledged": acked, "sent": sent, "present": len(present)}
+    return {"acknowledged": acked, "sent": sent, "present": len(present), "rewrites": len(rewrites)}
 
 
 def _keys_in_log(aof: Path) -> set[bytes]:
@@ -109,19 +129,21 @@ def main() -> None:
     @click.command()
     @click.option("--trials", default=20, show_default=True)
     @click.option("--seed", default=None, type=int)
-    def cli(trials: int, seed: int | None) -> None:
+    @click.option("--rewrite/--no-rewrite", default=True, show_default=True, help="BGREWRITEAOF during every other trial.")
+    def cli(trials: int, seed: int | None, rewrite: bool) -> None:
         rng = random.Random(seed)
-        totals = {"acknowledged": 0, "sent": 0, "present": 0}
+        totals = {"acknowledged": 0, "sent": 0, "present": 0, "rewrites": 0}
         started = time.monotonic()
         for n in range(trials):
             with tempfile.TemporaryDirectory() as tmp:
-                result = run_trial(Path(tmp), rng)
+                result = run_trial(Path(tmp), rng, rewrite=rewrite and n % 2 == 1)
             for k in totals:
                 totals[k] += result[k]
             click.echo(f"trial {n + 1}/{trials}: {result}", err=True)
         click.echo(
             f"crash trials={trials} acknowledged_writes={totals['acknowledged']} "
-            f"sent={totals['sent']} lost=0 unknown=0 seconds={time.monotonic() - started:.1f}"
+            f"sent={totals['sent']} rewrites={totals['rewrites']} lost=0 unknown=0 "
+            f"seconds={time.monotonic() - started:.1f}"
         )
 
     cli()

@@ -15,3 +15,10 @@ from tests.crash_harness import run_trial
 def test_kill_9_loses_no_acknowledged_write(tmp_path, seed):
     result = run_trial(tmp_path, random.Random(seed), writers=8, max_run_s=0.6)
     assert result["acknowledged"] > 0, "the server was killed before any write: the trial proved nothing"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_kill_9_during_log_rewrites_loses_nothing(tmp_path, seed):
+    result = run_trial(tmp_path, random.Random(100 + seed), writers=6, max_run_s=0.6, rewrite=True)
+    assert result["acknowledged"] > 0
+    assert result["rewrites"] > 0, "no rewrite started before the kill: the trial proved nothing"
