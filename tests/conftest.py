@@ -19,6 +19,11 @@ import pytest
 from kvserver.config import Config
 from kvserver.server import Server
 
+# support.py's asserts (error_text, log_after_setup) report like a test's own.
+pytest.register_assert_rewrite("tests.support")
+
+from tests.support import FailingAof, Harness  # noqa: E402
+
 REPLY_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 20.0
 READY = re.compile(rb"ready to accept connections on \S+ port (\d+) \(text\)(?: and port (\d+))?")
@@ -106,17 +111,20 @@ def start_server(tmp_path: Path) -> Iterator:
             running.stop()
 
 
-class FakeClock:
-    """Unix milliseconds that move only when a test says so."""
+@pytest.fixture
+def kv(tmp_path: Path) -> Iterator[Harness]:
+    """A Harness (tests/support.py) on a fresh log; the log closed afterwards."""
+    harness = Harness(tmp_path / "appendonly.aof")
+    yield harness
+    harness.aof.close()
 
-    def __init__(self, now_ms: int = 1_700_000_000_000) -> None:
-        self.now = now_ms
 
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
+@pytest.fixture
+def failing_kv(tmp_path: Path) -> Iterator[Harness]:
+    """``kv`` on a log that fails while ``failing_kv.aof.failing`` is set."""
+    harness = Harness(tmp_path / "appendonly.aof", FailingAof)
+    yield harness
+    harness.aof.close()
 
 
 class ServerProcess:

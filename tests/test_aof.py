@@ -20,55 +20,13 @@ from kvserver.protocol import Status
 from kvserver.session import Session
 from kvserver.server import load_log
 from kvserver.store import Keyspace
-
-T0 = 1_700_000_000_000  # an arbitrary "now", in Unix ms
-
-
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, now: int = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
-
-
-def resp(*args: bytes | str) -> bytes:
-    """One log record, written out by hand (not with the code under test)."""
-    parts = [a.encode() if isinstance(a, str) else a for a in args]
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+from tests.support import T0, FakeClock, FlakyAof, dump, live_dump, resp
 
 
 def load(path, clock: FakeClock) -> tuple[Keyspace, ReplayResult]:
     """Replay ``path`` into a fresh keyspace the way the server does."""
     keyspace = Keyspace(clock=clock)
     return keyspace, load_log(keyspace, str(path))
-
-
-def dump(keyspace: Keyspace) -> dict[int, tuple[dict, dict]]:
-    """Every database's raw dicts (empty databases left out)."""
-    return {
-        db.index: (dict(db.data), dict(db.expires))
-        for db in keyspace.dbs
-        if db.data or db.expires
-    }
-
-
-def live_dump(keyspace: Keyspace, now: int) -> dict[int, tuple[dict, dict]]:
-    """``dump`` without the keys whose deadline has passed at ``now``:
-    what any client would see."""
-    out = {}
-    for db in keyspace.dbs:
-        dead = {key for key, deadline in db.expires.items() if deadline < now}
-        data = {key: value for key, value in db.data.items() if key not in dead}
-        expires = {key: deadline for key, deadline in db.expires.items() if key not in dead}
-        if data or expires:
-            out[db.index] = (data, expires)
-    return out
 
 
 def collect(path) -> tuple[list[list[bytes]], ReplayResult]:
@@ -438,22 +396,6 @@ def random_command(rng: random.Random, now: int) -> list[bytes]:
     if kind < 0.92:
         return [b"SELECT", b"%d" % rng.choice([0, 0, 1, 2, 15])]
     return [rng.choice([b"GET", b"TTL", b"PTTL"]), key]
-
-
-class FlakyAof(AppendOnlyFile):
-    """A log that refuses some appends, decided by the test's random source."""
-
-    def __init__(self, path, rng, failure_rate):
-        super().__init__(path, fsync="no")
-        self.rng = rng
-        self.failure_rate = failure_rate
-        self.failures = 0
-
-    def write(self, db_index, records):
-        if self.rng.random() < self.failure_rate:
-            self.failures += 1
-            raise AofError("injected failure")
-        return super().write(db_index, records)
 
 
 def run_workload(path, seed: int, steps: int, failure_rate: float = 0.0) -> tuple[Keyspace, FakeClock]:

@@ -19,94 +19,18 @@ from kvserver import aof as aof_module
 from kvserver.aof import AppendOnlyFile
 from kvserver.commands import COMMANDS, Command
 from kvserver.dispatch import Dispatcher
-from kvserver.errors import AofError, CommandError
 from kvserver.protocol import Status
 from kvserver.session import Session
 from kvserver.store import Keyspace
+from tests.support import T0, FakeClock, Harness, error_text, resp
 
-T0 = 1_700_000_000_000  # an arbitrary "now", in Unix ms
+# The fixtures kv and failing_kv (a Harness each) are in conftest.py.
+
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 
 NOT_INTEGER = "ERR value is not an integer or out of range"
 DISK_FULL = "MISCONF Errors writing to the AOF file: " + os.strerror(errno.ENOSPC)
-
-
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, now: int = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
-
-
-def resp(*args: bytes | str) -> bytes:
-    """One log record, written out by hand (not with the code under test)."""
-    parts = [a.encode() if isinstance(a, str) else a for a in args]
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-
-
-class FailingAof(AppendOnlyFile):
-    """A log whose appends fail while ``failing`` is set (a full disk, say)."""
-
-    failing = False
-
-    def write(self, db_index, records):
-        if self.failing:
-            raise AofError(os.strerror(errno.ENOSPC))
-        return super().write(db_index, records)
-
-
-class Harness:
-    """One keyspace, its dispatcher and log, and a client session."""
-
-    def __init__(self, path, aof_class=AppendOnlyFile) -> None:
-        self.path = str(path)
-        self.clock = FakeClock()
-        self.keyspace = Keyspace(clock=self.clock)
-        self.aof = aof_class(self.path, fsync="no")
-        self.dispatcher = Dispatcher(self.keyspace, self.aof)
-        self.session = Session(self.keyspace)
-
-    def new_session(self) -> Session:
-        return Session(self.keyspace)
-
-    def __call__(self, *args: bytes | str, session: Session | None = None) -> object:
-        argv = [a.encode() if isinstance(a, str) else a for a in args]
-        return self.dispatcher.execute(session or self.session, argv)
-
-    def log(self) -> bytes:
-        with open(self.path, "rb") as file:
-            return file.read()
-
-    @property
-    def db(self):
-        return self.session.db
-
-
-@pytest.fixture
-def kv(tmp_path):
-    harness = Harness(tmp_path / "appendonly.aof")
-    yield harness
-    harness.aof.close()
-
-
-@pytest.fixture
-def failing_kv(tmp_path):
-    harness = Harness(tmp_path / "appendonly.aof", FailingAof)
-    yield harness
-    harness.aof.close()
-
-
-def error_text(reply: object) -> str:
-    assert isinstance(reply, CommandError), f"expected an error reply, got {reply!r}"
-    return reply.message
-
 
 SELECT0 = resp("SELECT", "0")
 

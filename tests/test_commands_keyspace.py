@@ -24,18 +24,27 @@ import threading
 
 import pytest
 
-from kvserver.aof import AppendOnlyFile, replay
+from kvserver.aof import replay
 from kvserver.commands import COMMANDS
 from kvserver.commands.keyspace import _parse_cursor
 from kvserver.dispatch import Dispatcher
-from kvserver.errors import AofError, CommandError
+from kvserver.errors import CommandError
 from kvserver.protocol import Status
 from kvserver.server import load_log
 from kvserver.session import Session
 from kvserver.store import SCAN_BUCKETS, Keyspace
 from tests.resp_client import RawRespClient
-
-T0 = 1_700_000_000_000  # an arbitrary "now", in Unix ms
+from tests.support import (
+    T0,
+    FakeClock,
+    FlakyAof,
+    Harness,
+    bulk_strings,
+    dump,
+    error_text,
+    live_dump,
+    resp,
+)
 
 OK = Status("OK")
 SYNTAX = "ERR syntax error"
@@ -47,90 +56,13 @@ INT_RANGE = "ERR value is out of range, value must between -2147483648 and 21474
 INVALID_CURSOR = "ERR invalid cursor"
 DISK_FULL = "MISCONF Errors writing to the AOF file: " + os.strerror(errno.ENOSPC)
 
-
-class FakeClock:
-    def __init__(self, now: int = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
-
-
-def resp(*args: bytes | str) -> bytes:
-    """One log record, written out by hand (not with the code under test)."""
-    parts = [a.encode() if isinstance(a, str) else a for a in args]
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-
-
 SELECT0 = resp("SELECT", "0")
 
 
-class SwitchableAof(AppendOnlyFile):
-    """A log whose appends fail while ``failing`` is set (a full disk)."""
-
-    failing = False
-
-    def write(self, db_index, records):
-        if self.failing:
-            raise AofError(os.strerror(errno.ENOSPC))
-        return super().write(db_index, records)
-
-
-class Harness:
-    """One keyspace, its dispatcher and log, and a client session."""
-
-    def __init__(self, path) -> None:
-        self.path = str(path)
-        self.clock = FakeClock()
-        self.keyspace = Keyspace(clock=self.clock)
-        self.aof = SwitchableAof(self.path, fsync="no")
-        self.dispatcher = Dispatcher(self.keyspace, self.aof)
-        self.session = Session(self.keyspace)
-
-    def __call__(self, *args: bytes | str | int, session: Session | None = None) -> object:
-        argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-        return self.dispatcher.execute(session or self.session, argv)
-
-    def log(self) -> bytes:
-        with open(self.path, "rb") as file:
-            return file.read()
-
-    def db(self, index: int):
-        return self.keyspace.dbs[index]
-
-
 @pytest.fixture
-def kv(tmp_path):
-    harness = Harness(tmp_path / "appendonly.aof")
-    yield harness
-    harness.aof.close()
-
-
-def error_text(reply: object) -> str:
-    assert isinstance(reply, CommandError), f"expected an error reply, got {reply!r}"
-    return reply.message
-
-
-def state(keyspace: Keyspace) -> dict:
-    """Every database's dicts, empty ones left out."""
-    return {
-        db.index: (dict(db.data), dict(db.expires)) for db in keyspace.dbs if db.data or db.expires
-    }
-
-
-def live_state(keyspace: Keyspace, now: int) -> dict:
-    """``state`` without the keys whose deadline has passed at ``now``."""
-    out = {}
-    for db in keyspace.dbs:
-        dead = {key for key, deadline in db.expires.items() if deadline < now}
-        data = {key: value for key, value in db.data.items() if key not in dead}
-        expires = {key: deadline for key, deadline in db.expires.items() if key not in dead}
-        if data:
-            out[db.index] = (data, expires)
-    return out
+def kv(failing_kv):
+    """``failing_kv`` (conftest.py): any test here may set ``kv.aof.failing``."""
+    return failing_kv
 
 
 def replayed(kv: Harness, now: int | None = None) -> Keyspace:
@@ -491,8 +423,8 @@ def test_copy_to_another_database(kv):
     assert kv("COPY", "a", "a", "DB", "3") == 1
     assert kv("COPY", "a", "a", "DB", "3") == 0
     assert kv("COPY", "a", "x", "REPLACE", "DB", "15", "DB", "3") == 1  # the last DB wins
-    assert kv.db(3).data == {b"a": b"1", b"x": b"1"}
-    assert kv.db(15).data == {}
+    assert kv.keyspace.dbs[3].data == {b"a": b"1", b"x": b"1"}
+    assert kv.keyspace.dbs[15].data == {}
     assert kv.log().endswith(resp("COPY", "a", "x", "REPLACE", "DB", "15", "DB", "3"))
 
 
@@ -535,7 +467,7 @@ def test_move_moves_value_and_ttl_and_logs_as_issued(kv):
     before = kv.log()
     assert kv("MOVE", "a", "2") == 1
     assert kv("EXISTS", "a") == 0
-    assert kv.db(2).data == {b"a": b"1"} and kv.db(2).expires == {b"a": T0 + 5000}
+    assert kv.keyspace.dbs[2].data == {b"a": b"1"} and kv.keyspace.dbs[2].expires == {b"a": T0 + 5000}
     assert kv.log() == before + resp("MOVE", "a", "2")
 
 
@@ -547,7 +479,7 @@ def test_move_when_the_target_has_the_key_or_the_key_is_missing(kv):
     before = kv.log()
     assert kv("MOVE", "a", "2") == 0
     assert kv("MOVE", "nope", "2") == 0
-    assert kv("GET", "a") == b"here" and kv.db(2).data == {b"a": b"there"}
+    assert kv("GET", "a") == b"here" and kv.keyspace.dbs[2].data == {b"a": b"there"}
     assert kv.log() == before
 
 
@@ -559,7 +491,7 @@ def test_move_onto_a_key_expired_in_the_target(kv):
     kv("SET", "a", "new")
     kv.clock.advance(6)
     assert kv("MOVE", "a", "2") == 1
-    assert kv.db(2).data == {b"a": b"new"} and kv.db(2).expires == {}
+    assert kv.keyspace.dbs[2].data == {b"a": b"new"} and kv.keyspace.dbs[2].expires == {}
 
 
 @pytest.mark.parametrize(
@@ -582,7 +514,7 @@ def test_flushdb_empties_the_selected_database_only(kv):
     before = kv.log()
     assert kv("FLUSHDB") == OK
     assert kv("DBSIZE") == 0
-    assert kv.db(0).data == {b"a": b"1"}
+    assert kv.keyspace.dbs[0].data == {b"a": b"1"}
     assert kv.log() == before + resp("FLUSHDB")
     assert kv("FLUSHDB", "async") == OK  # already empty: nothing logged
     assert kv.log() == before + resp("FLUSHDB")
@@ -595,7 +527,7 @@ def test_flushall_empties_every_database_and_logs_once(kv):
     kv("SET", "b", "2")
     before = kv.log()
     assert kv("FLUSHALL", "SYNC") == OK
-    assert state(kv.keyspace) == {}
+    assert dump(kv.keyspace) == {}
     assert kv.log() == before + resp("FLUSHALL")
     assert kv("FLUSHALL") == OK
     assert kv.log() == before + resp("FLUSHALL")
@@ -674,14 +606,14 @@ def test_a_refused_write_leaves_every_database_as_it_was(kv, args):
     kv("SET", "b", "other")
     kv("EXPIRE", "b", "50")
     kv("SELECT", "0")
-    before, log_before = state(kv.keyspace), kv.log()
+    before, log_before = dump(kv.keyspace), kv.log()
     kv.aof.failing = True
     assert error_text(kv(*args)) == DISK_FULL
-    assert state(kv.keyspace) == before
+    assert dump(kv.keyspace) == before
     assert kv.log() == log_before
     kv.aof.failing = False
     assert not isinstance(kv(*args), CommandError)  # and it works once the log does
-    assert state(replayed(kv)) == live_state(kv.keyspace, kv.clock())
+    assert dump(replayed(kv)) == live_dump(kv.keyspace, kv.clock())
 
 
 # -- declared key positions ----------------------------------------------------------------
@@ -767,7 +699,7 @@ def test_replay_keeps_a_key_whose_ttl_was_extended_after_its_first_deadline(kv):
     kv("PEXPIRE", "k", "100000")
     kv("PERSIST", "p")
     keyspace = replayed(kv, now=T0 + 1000)
-    assert state(keyspace) == {0: ({b"k": b"v", b"p": b"v"}, {b"k": T0 + 100_020})}
+    assert dump(keyspace) == {0: ({b"k": b"v", b"p": b"v"}, {b"k": T0 + 100_020})}
 
 
 def test_replay_of_renamenx_copy_and_move_onto_keys_that_had_expired_live(kv):
@@ -786,8 +718,8 @@ def test_replay_of_renamenx_copy_and_move_onto_keys_that_had_expired_live(kv):
     assert kv("COPY", "t1", "t2") == 1
     assert kv("RENAME", "t1", "t3") == OK
     assert kv("MOVE", "t3", "1") == 1
-    assert state(replayed(kv)) == live_state(kv.keyspace, kv.clock())
-    assert live_state(kv.keyspace, kv.clock()) == {
+    assert dump(replayed(kv)) == live_dump(kv.keyspace, kv.clock())
+    assert live_dump(kv.keyspace, kv.clock()) == {
         0: ({b"t2": b"fresh"}, {}),
         1: ({b"t3": b"fresh"}, {}),
     }
@@ -806,23 +738,10 @@ def test_replay_on_a_real_clock_tolerates_a_source_that_expired_since(kv):
     dispatcher = Dispatcher(keyspace, None)
     session = Session(keyspace, loading=True)
     replay(kv.path, lambda args: dispatcher.execute(session, args))
-    assert state(keyspace) == {}
+    assert dump(keyspace) == {}
 
 
 # -- side by side with redis-server ------------------------------------------------------
-
-
-def bulk_strings(reply: bytes) -> list[bytes]:
-    """The items of a RESP array of bulk strings."""
-    header, rest = reply.split(b"\r\n", 1)
-    assert header[:1] == b"*", reply
-    items = []
-    for _ in range(int(header[1:])):
-        length, rest = rest.split(b"\r\n", 1)
-        size = int(length[1:])
-        items.append(rest[:size])
-        rest = rest[size + 2 :]
-    return items
 
 
 def scan_reply(reply: bytes) -> tuple[bytes, list[bytes]]:
@@ -1122,22 +1041,6 @@ EXPECTED_ERRORS = (
 )
 
 
-class FlakyAof(AppendOnlyFile):
-    """A log that refuses some appends, decided by the test's random source."""
-
-    def __init__(self, path, rng, failure_rate):
-        super().__init__(path, fsync="no")
-        self.rng = rng
-        self.failure_rate = failure_rate
-        self.failures = 0
-
-    def write(self, db_index, records):
-        if self.rng.random() < self.failure_rate:
-            self.failures += 1
-            raise AofError("injected failure")
-        return super().write(db_index, records)
-
-
 def run_workload(path, seed: int, steps: int, failure_rate: float = 0.0, check_every: int = 0):
     """Random commands from three clients; every ``check_every`` steps, the
     log so far must replay to what clients see at that moment."""
@@ -1160,8 +1063,8 @@ def run_workload(path, seed: int, steps: int, failure_rate: float = 0.0, check_e
             if check_every and step % check_every == 0:
                 replayed_now = Keyspace(clock=FakeClock(clock()))
                 load_log(replayed_now, str(path))
-                assert state(replayed_now) == live_state(keyspace, clock()), f"after step {step}"
-                checked += bool(state(replayed_now))
+                assert dump(replayed_now) == live_dump(keyspace, clock()), f"after step {step}"
+                checked += bool(dump(replayed_now))
     finally:
         aof.close()
     if failure_rate:
@@ -1177,8 +1080,8 @@ def test_round_trip_gives_the_same_keyspace(tmp_path, seed):
     original, clock = run_workload(path, seed, steps=600, check_every=20)
     keyspace = Keyspace(clock=FakeClock(clock()))
     load_log(keyspace, str(path))
-    expected = live_state(original, clock())
-    assert state(keyspace) == expected
+    expected = live_dump(original, clock())
+    assert dump(keyspace) == expected
     assert len(expected) >= 2, "the workload left too little to compare"
 
 
@@ -1188,7 +1091,7 @@ def test_round_trip_replayed_later(tmp_path, later_ms):
     original, clock = run_workload(path, 99, steps=600)
     keyspace = Keyspace(clock=FakeClock(clock() + later_ms))
     load_log(keyspace, str(path))
-    assert state(keyspace) == live_state(original, clock() + later_ms)
+    assert dump(keyspace) == live_dump(original, clock() + later_ms)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -1199,7 +1102,7 @@ def test_round_trip_with_refused_appends(tmp_path, seed):
     original, clock = run_workload(path, 1000 + seed, steps=600, failure_rate=0.2, check_every=50)
     keyspace = Keyspace(clock=FakeClock(clock()))
     load_log(keyspace, str(path))
-    assert state(keyspace) == live_state(original, clock())
+    assert dump(keyspace) == live_dump(original, clock())
 
 
 def test_select_past_32_bits_is_out_of_range_as_redis(side_by_side):

@@ -15,40 +15,24 @@ import re
 
 import pytest
 
-from kvserver.aof import AppendOnlyFile
 from kvserver.commands import COMMANDS
 from kvserver.commands.server import glob_matcher, human_bytes
 from kvserver.config import Config
-from kvserver.dispatch import Dispatcher
-from kvserver.errors import CommandError
 from kvserver.protocol import SetReply, Status, Verbatim
 from kvserver.protocol.resp import encode_reply
 from kvserver.protocol.text import encode_reply as encode_text
 from kvserver.session import Session
 from kvserver.state import REDIS_VERSION, ServerState
-from kvserver.store import Keyspace
-
-T0 = 1_700_000_000_000  # an arbitrary "now", in Unix ms
+from tests.support import T0, Harness, error_text
 
 
-class FakeClock:
-    def __init__(self, now: int = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
-class Harness:
-    """A keyspace, its log, the server state, and connected sessions."""
+class ServerHarness(Harness):
+    """The dispatch harness plus the server state, its sessions connected
+    as clients are (registered, with an id and a peer)."""
 
     def __init__(self, tmp_path, appendfsync: str = "no") -> None:
-        self.clock = FakeClock()
-        self.keyspace = Keyspace(clock=self.clock)
-        path = str(tmp_path / "appendonly.aof")
-        self.config = Config(port=7000, resp_port=7001, aof_path=path, appendfsync=appendfsync)
-        self.aof = AppendOnlyFile(path, fsync=appendfsync)
-        self.dispatcher = Dispatcher(self.keyspace, self.aof)
+        super().__init__(tmp_path / "appendonly.aof", fsync=appendfsync)
+        self.config = Config(port=7000, resp_port=7001, aof_path=self.path, appendfsync=appendfsync)
         self.state = ServerState(self.config, self.keyspace, self.aof)
         self.state.started_at = T0 / 1000 - 90_000  # up for a day and a bit
         self.state.tcp_port, self.state.resp_port = 7000, 7001
@@ -62,21 +46,12 @@ class Harness:
         self.state.add_client(session)
         return session
 
-    def __call__(self, *args: bytes | str, session: Session | None = None) -> object:
-        argv = [a.encode() if isinstance(a, str) else a for a in args]
-        return self.dispatcher.execute(session or self.session, argv)
-
 
 @pytest.fixture
 def kv(tmp_path):
-    harness = Harness(tmp_path)
+    harness = ServerHarness(tmp_path)
     yield harness
     harness.aof.close()
-
-
-def error_text(reply: object) -> str:
-    assert isinstance(reply, CommandError), f"expected an error reply, got {reply!r}"
-    return reply.message
 
 
 def parse_info(text: bytes) -> dict[str, dict[str, str]]:

@@ -21,14 +21,13 @@ from hypothesis import strategies as st
 
 from kvserver.aof import AppendOnlyFile
 from kvserver.commands import COMMANDS, strings
-from kvserver.dispatch import Dispatcher
-from kvserver.errors import CommandError
 from kvserver.protocol import Status
 from kvserver.server import load_log
-from kvserver.session import Session
 from kvserver.store import Keyspace
+from tests.support import T0, FakeClock, Harness, error_text, resp
 
-T0 = 1_700_000_000_000  # an arbitrary "now", in Unix ms
+# The fixture kv (a Harness) is in conftest.py.
+
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 
@@ -41,67 +40,7 @@ OVERFLOW = "ERR increment or decrement would overflow"
 NAN_OR_INF = "ERR increment would produce NaN or Infinity"
 TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 
-
-class FakeClock:
-    def __init__(self, now: int = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
-
-
-def resp(*args: bytes | str) -> bytes:
-    """One log record, written out by hand (not with the code under test)."""
-    parts = [a.encode() if isinstance(a, str) else a for a in args]
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-
-
 SELECT0 = resp("SELECT", "0")
-
-
-class Harness:
-    """A keyspace with a fake clock, its dispatcher and log, one session."""
-
-    def __init__(self, path) -> None:
-        self.path = str(path)
-        self.clock = FakeClock()
-        self.keyspace = Keyspace(clock=self.clock)
-        self.aof = AppendOnlyFile(self.path, fsync="no")
-        self.dispatcher = Dispatcher(self.keyspace, self.aof)
-        self.session = Session(self.keyspace)
-
-    def __call__(self, *args: bytes | str | int) -> object:
-        argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-        return self.dispatcher.execute(self.session, argv)
-
-    def log(self) -> bytes:
-        with open(self.path, "rb") as file:
-            return file.read()
-
-    def log_after_setup(self, before: bytes) -> bytes:
-        """What was logged since ``before`` (the log's earlier contents)."""
-        data = self.log()
-        assert data.startswith(before)
-        return data[len(before) :]
-
-    @property
-    def db(self):
-        return self.session.db
-
-
-@pytest.fixture
-def kv(tmp_path):
-    harness = Harness(tmp_path / "appendonly.aof")
-    yield harness
-    harness.aof.close()
-
-
-def error_text(reply: object) -> str:
-    assert isinstance(reply, CommandError), f"expected an error reply, got {reply!r}"
-    return reply.message
 
 
 def replayed(kv: Harness, now: int | None = None) -> Keyspace:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from kvserver.commands import glob
 from kvserver.commands.glob import compile_pattern, matches
+from tests.support import bulk_strings
 
 
 def stringmatchlen(pattern: bytes, string: bytes) -> bool:
@@ -238,25 +239,13 @@ KEYSET = [
 ]  # fmt: skip
 
 
-def _bulk_strings(reply: bytes) -> list[bytes]:
-    """The items of a RESP array of bulk strings."""
-    header, rest = reply.split(b"\r\n", 1)
-    items = []
-    for _ in range(int(header[1:])):
-        length, rest = rest.split(b"\r\n", 1)
-        size = int(length[1:])
-        items.append(rest[:size])
-        rest = rest[size + 2 :]
-    return items
-
-
 def test_keys_side_by_side(side_by_side):
     for key in KEYSET:
         side_by_side.both("SET", key, "1")
     patterns = sorted({pattern for pattern, _, _ in CASES}) + [b"*", b"[^a-z]*", b"*\\", b"?*?"]
     for pattern in patterns:
         ours, theirs = side_by_side.each("KEYS", pattern)
-        ours, theirs = sorted(_bulk_strings(ours)), sorted(_bulk_strings(theirs))
+        ours, theirs = sorted(bulk_strings(ours)), sorted(bulk_strings(theirs))
         assert ours == theirs, pattern
         expected = KEYSET if pattern == b"*" else [k for k in KEYSET if stringmatchlen(pattern, k)]
         assert ours == sorted(expected), pattern

@@ -22,6 +22,7 @@ from kvserver.protocol.resp import (
     encode_reply,
 )
 from kvserver.protocol.text import InvalidRequest
+from tests.support import drain, feed_split, spans
 
 INVALID_MULTIBULK = "ERR Protocol error: invalid multibulk length"
 INVALID_BULK = "ERR Protocol error: invalid bulk length"
@@ -32,34 +33,10 @@ PROTOCOL_PREFIX = "ERR Protocol error: "
 PROPERTY = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def drain(parser: RespParser) -> list[object]:
-    """Every request the parser can give now, up to (not including) NEED_DATA."""
-    out = []
-    while (request := parser.next_request()) is not NEED_DATA:
-        out.append(request)
-    return out
-
-
-def normal(outcome: object) -> object:
-    # InvalidRequest holds an exception, which compares by identity.
-    if isinstance(outcome, InvalidRequest):
-        return ("invalid", outcome.error.message)
-    return outcome
-
-
 def feed_in_pieces(data: bytes, cuts: list[int], **kwargs: object) -> tuple[list[object], bool]:
     """Feed ``data`` split at ``cuts``: the outcomes, and whether it ended in a ProtocolError."""
-    parser = RespParser(**kwargs)
-    outcomes: list[object] = []
-    bounds = [0, *sorted({c for c in cuts if c <= len(data)}), len(data)]
-    try:
-        for start, end in zip(bounds, bounds[1:]):
-            parser.feed(data[start:end])
-            while (request := parser.next_request()) is not NEED_DATA:
-                outcomes.append(normal(request))
-    except ProtocolError:
-        return outcomes, True
-    return outcomes, False
+    outcomes, error = feed_split(RespParser(**kwargs), data, cuts)
+    return outcomes, error is not None
 
 
 def protocol_error(data: bytes, **kwargs: object) -> str:
@@ -492,9 +469,8 @@ def test_any_bytes_parse_or_raise_the_protocol_error(
     data: bytes, cuts: list[int], inline: bool, max_inline: int
 ) -> None:
     parser = RespParser(inline=inline, max_inline=max_inline)
-    bounds = [0, *sorted({c for c in cuts if c <= len(data)}), len(data)]
     try:
-        for start, end in zip(bounds, bounds[1:]):
+        for start, end in spans(data, cuts):
             parser.feed(data[start:end])
             while (request := parser.next_request()) is not NEED_DATA:
                 if isinstance(request, InvalidRequest):

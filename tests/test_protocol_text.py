@@ -16,6 +16,7 @@ from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, ProtocolError
 from kvserver.protocol import NEED_DATA, OK, Status
 from kvserver.protocol.text import InvalidRequest, TextParser, encode_reply, quote, split_args
+from tests.support import drain, feed_split, normal, spans
 
 UNBALANCED = "ERR Protocol error: unbalanced quotes in request"
 TOO_BIG = "ERR Protocol error: too big inline request"
@@ -119,34 +120,10 @@ def sdscatrepr(value: bytes) -> bytes:
     return bytes(out + b'"')
 
 
-def drain(parser: TextParser) -> list[object]:
-    """Every request the parser can give now, up to (not including) NEED_DATA."""
-    out = []
-    while (request := parser.next_request()) is not NEED_DATA:
-        out.append(request)
-    return out
-
-
-def normal(outcome: object) -> object:
-    # InvalidRequest holds an exception, which compares by identity.
-    if isinstance(outcome, InvalidRequest):
-        return ("invalid", outcome.error.message)
-    return outcome
-
-
 def feed_in_pieces(data: bytes, cuts: list[int], **kwargs: int) -> tuple[list[object], str | None]:
     """Feed ``data`` split at ``cuts``; the outcomes and the protocol error, if any."""
-    parser = TextParser(**kwargs)
-    outcomes: list[object] = []
-    bounds = [0, *sorted({c for c in cuts if c <= len(data)}), len(data)]
-    try:
-        for start, end in zip(bounds, bounds[1:]):
-            parser.feed(data[start:end])
-            while (request := parser.next_request()) is not NEED_DATA:
-                outcomes.append(normal(request))
-    except ProtocolError as exc:
-        return outcomes, exc.message
-    return outcomes, None
+    outcomes, error = feed_split(TextParser(**kwargs), data, cuts)
+    return outcomes, None if error is None else error.message
 
 
 # --- split_args ----------------------------------------------------------------
@@ -478,9 +455,8 @@ _max_lines = st.sampled_from([4, 16, 1000])
 @given(_text_streams, _cuts, _max_lines)
 def test_any_bytes_parse_or_raise_the_protocol_error(data: bytes, cuts: list[int], max_line: int) -> None:
     parser = TextParser(max_line=max_line)
-    bounds = [0, *sorted({c for c in cuts if c <= len(data)}), len(data)]
     try:
-        for start, end in zip(bounds, bounds[1:]):
+        for start, end in spans(data, cuts):
             parser.feed(data[start:end])
             while (request := parser.next_request()) is not NEED_DATA:
                 if isinstance(request, InvalidRequest):

@@ -11,25 +11,13 @@ from kvserver.rewrite import AofRewriter, _write_snapshot
 from kvserver.server import load_log
 from kvserver.session import Session
 from kvserver.store import Keyspace
-from tests.conftest import FakeClock
-
-T0 = 1_700_000_000_000
-
-
-def dump(keyspace: Keyspace) -> dict:
-    return {db.index: (dict(db.data), dict(db.expires)) for db in keyspace.dbs if db.data}
+from tests.support import T0, FakeClock, Harness, dump
 
 
 def workload(tmp_path):
-    clock = FakeClock(T0)
-    keyspace = Keyspace(clock=clock)
-    aof = AppendOnlyFile(str(tmp_path / "a.aof"), fsync="no")
-    dispatcher = Dispatcher(keyspace, aof)
-    session = Session(keyspace)
-
-    def run(*args):
-        return dispatcher.execute(session, [a.encode() if isinstance(a, str) else a for a in args])
-
+    """A log to rewrite: 200 keys set twice, deadlines, a key in database 3.
+    ``run`` (a Harness) writes more through the same session."""
+    run = Harness(tmp_path / "a.aof")
     for i in range(200):
         run("SET", f"k{i}", f"v{i}")
         run("SET", f"k{i}", f"final{i}")  # overwritten: the rewrite keeps one SET
@@ -38,7 +26,7 @@ def workload(tmp_path):
     run("SELECT", "3")
     run("SET", "three", "\x00bin")
     run("SELECT", "0")
-    return keyspace, aof, dispatcher, run, clock
+    return run.keyspace, run.aof, run.dispatcher, run, run.clock
 
 
 def test_rewrite_is_smaller_and_replays_to_the_same_keyspace(tmp_path):

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.conftest import REPLY_TIMEOUT_S, FakeClock, TextClient
+from tests.conftest import REPLY_TIMEOUT_S, TextClient
+from tests.support import FakeClock
 
 MINI_REDIS_SESSION = [
     ("SET name ABC", "OK"),

@@ -10,21 +10,7 @@ import pytest
 
 from kvserver import config
 from kvserver.store import DEFAULT_DATABASES, Database, Keyspace
-
-T0 = 1_700_000_000_000  # an arbitrary "now", in Unix ms
-
-
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, now: int = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
+from tests.support import T0, FakeClock
 
 
 @pytest.fixture

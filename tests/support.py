@@ -1,0 +1,190 @@
+"""Helpers shared by the test modules: a fake clock, log records written out
+by hand, a harness that runs commands the way clients do, and the feeding
+loops of the protocol tests.
+
+Nothing here is a test or a fixture: the fixtures built on these (``kv``,
+``failing_kv``) are in conftest.py. Expected bytes are written out by hand
+(``resp``), never with the code under test.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from kvserver.aof import AppendOnlyFile
+from kvserver.dispatch import Dispatcher
+from kvserver.errors import AofError, CommandError, ProtocolError
+from kvserver.protocol import NEED_DATA
+from kvserver.protocol.text import InvalidRequest
+from kvserver.session import Session
+from kvserver.store import Keyspace
+
+T0 = 1_700_000_000_000  # an arbitrary "now", in Unix ms
+
+
+class FakeClock:
+    """Unix milliseconds that move only when a test says so."""
+
+    def __init__(self, now: int = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+
+
+def resp(*args: bytes | str) -> bytes:
+    """One log record, written out by hand (not with the code under test)."""
+    parts = [a.encode() if isinstance(a, str) else a for a in args]
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+def error_text(reply: object) -> str:
+    assert isinstance(reply, CommandError), f"expected an error reply, got {reply!r}"
+    return reply.message
+
+
+# -- the log and the dispatcher ------------------------------------------------------
+
+
+class FailingAof(AppendOnlyFile):
+    """A log whose appends fail while ``failing`` is set (a full disk, say)."""
+
+    failing = False
+
+    def write(self, db_index, records):
+        if self.failing:
+            raise AofError(os.strerror(errno.ENOSPC))
+        return super().write(db_index, records)
+
+
+class FlakyAof(AppendOnlyFile):
+    """A log that refuses some appends, decided by the test's random source."""
+
+    def __init__(self, path, rng, failure_rate):
+        super().__init__(path, fsync="no")
+        self.rng = rng
+        self.failure_rate = failure_rate
+        self.failures = 0
+
+    def write(self, db_index, records):
+        if self.rng.random() < self.failure_rate:
+            self.failures += 1
+            raise AofError("injected failure")
+        return super().write(db_index, records)
+
+
+class Harness:
+    """One keyspace with a fake clock, its dispatcher and log, and a client
+    session. ``kv("SET", "k", 1)`` runs a command as a client would:
+    str and int arguments are sent as their text, bytes as they are."""
+
+    def __init__(self, path, aof_class=AppendOnlyFile, fsync: str = "no") -> None:
+        self.path = str(path)
+        self.clock = FakeClock()
+        self.keyspace = Keyspace(clock=self.clock)
+        self.aof = aof_class(self.path, fsync=fsync)
+        self.dispatcher = Dispatcher(self.keyspace, self.aof)
+        self.session = Session(self.keyspace)
+
+    def new_session(self) -> Session:
+        return Session(self.keyspace)
+
+    def __call__(self, *args: bytes | str | int, session: Session | None = None) -> object:
+        argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+        return self.dispatcher.execute(session or self.session, argv)
+
+    def log(self) -> bytes:
+        with open(self.path, "rb") as file:
+            return file.read()
+
+    def log_after_setup(self, before: bytes) -> bytes:
+        """What was logged since ``before`` (the log's earlier contents)."""
+        data = self.log()
+        assert data.startswith(before)
+        return data[len(before) :]
+
+    @property
+    def db(self):
+        """The session's current database (SELECT changes it)."""
+        return self.session.db
+
+
+# -- what a keyspace holds -------------------------------------------------------------
+
+
+def dump(keyspace: Keyspace) -> dict[int, tuple[dict, dict]]:
+    """Every database's raw dicts (empty databases left out)."""
+    return {
+        db.index: (dict(db.data), dict(db.expires))
+        for db in keyspace.dbs
+        if db.data or db.expires
+    }
+
+
+def live_dump(keyspace: Keyspace, now: int) -> dict[int, tuple[dict, dict]]:
+    """``dump`` without the keys whose deadline has passed at ``now``:
+    what any client would see."""
+    out = {}
+    for db in keyspace.dbs:
+        dead = {key for key, deadline in db.expires.items() if deadline < now}
+        data = {key: value for key, value in db.data.items() if key not in dead}
+        expires = {key: deadline for key, deadline in db.expires.items() if key not in dead}
+        if data or expires:
+            out[db.index] = (data, expires)
+    return out
+
+
+def bulk_strings(reply: bytes) -> list[bytes]:
+    """The items of a RESP array of bulk strings."""
+    header, rest = reply.split(b"\r\n", 1)
+    assert header[:1] == b"*", reply
+    items = []
+    for _ in range(int(header[1:])):
+        length, rest = rest.split(b"\r\n", 1)
+        size = int(length[1:])
+        items.append(rest[:size])
+        rest = rest[size + 2 :]
+    return items
+
+
+# -- feeding a parser (TextParser or RespParser) ------------------------------------------
+
+
+def drain(parser) -> list[object]:
+    """Every request the parser can give now, up to (not including) NEED_DATA."""
+    out = []
+    while (request := parser.next_request()) is not NEED_DATA:
+        out.append(request)
+    return out
+
+
+def normal(outcome: object) -> object:
+    # InvalidRequest holds an exception, which compares by identity.
+    if isinstance(outcome, InvalidRequest):
+        return ("invalid", outcome.error.message)
+    return outcome
+
+
+def spans(data: bytes, cuts: list[int]) -> list[tuple[int, int]]:
+    """``(start, end)`` of each piece of ``data`` cut at ``cuts`` (cuts past
+    the end ignored, repeats merged); one piece, the whole, without cuts."""
+    bounds = [0, *sorted({c for c in cuts if c <= len(data)}), len(data)]
+    return list(zip(bounds, bounds[1:]))
+
+
+def feed_split(parser, data: bytes, cuts: list[int]) -> tuple[list[object], ProtocolError | None]:
+    """Feed ``data`` split at ``cuts``, draining after each piece: the
+    outcomes (``normal``-ised), and the ProtocolError that ended it, if any."""
+    outcomes: list[object] = []
+    try:
+        for start, end in spans(data, cuts):
+            parser.feed(data[start:end])
+            while (request := parser.next_request()) is not NEED_DATA:
+                outcomes.append(normal(request))
+    except ProtocolError as exc:
+        return outcomes, exc
+    return outcomes, None
