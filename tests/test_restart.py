@@ -113,3 +113,20 @@ def test_torn_tail_is_truncated_and_the_server_starts(tmp_path, server_process):
     assert client.call("GET a") == b"1"
     assert client.call("GET b") == b"nil"
     assert aof.read_bytes() == good
+
+
+def _allowed_cpus(pid: int) -> set[int]:
+    import os
+
+    return os.sched_getaffinity(pid)
+
+
+def test_server_runs_on_one_cpu_by_default_and_on_all_when_asked(tmp_path, server_process):
+    import os
+
+    everything = os.sched_getaffinity(0)
+    pinned = server_process(tmp_path / "a.aof")
+    assert len(_allowed_cpus(pinned.proc.pid)) == 1
+    assert _allowed_cpus(pinned.proc.pid) <= everything
+    free = server_process(tmp_path / "b.aof", "--cpu-affinity", "all")
+    assert _allowed_cpus(free.proc.pid) == everything
