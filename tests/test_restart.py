@@ -130,3 +130,14 @@ def test_server_runs_on_one_cpu_by_default_and_on_all_when_asked(tmp_path, serve
     assert _allowed_cpus(pinned.proc.pid) <= everything
     free = server_process(tmp_path / "b.aof", "--cpu-affinity", "all")
     assert _allowed_cpus(free.proc.pid) == everything
+
+
+def test_server_threads_use_sched_batch_by_default(tmp_path, server_process):
+    import os
+
+    proc = server_process(tmp_path / "a.aof")
+    tids = os.listdir(f"/proc/{proc.proc.pid}/task")
+    assert len(tids) > 1  # the reactor and its helper threads
+    assert {os.sched_getscheduler(int(tid)) for tid in tids} == {os.SCHED_BATCH}
+    plain = server_process(tmp_path / "b.aof", "--no-sched-batch")
+    assert os.sched_getscheduler(plain.proc.pid) == os.SCHED_OTHER
