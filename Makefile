@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 6379
 AOF ?= mini_redis.aof
 
-.PHONY: run test profile crash-test clean install
+.PHONY: run test bench profile crash-test clean install
 
 install: $(VENV)/.installed
 
@@ -26,7 +26,13 @@ test: install
 crash-test: install  # many kill -9 trials under appendfsync always
 	$(BIN)/python -m tests.crash_harness --trials 50
 
-profile: install
+# kvserver beside redis-server: redis-benchmark and kv-bench loads, one table,
+# appended to bench/RESULTS.md with an SVG chart. `make bench BENCH_ARGS=--quick`
+# for a short run; `BENCH_ARGS="--c10k"` adds 10,000 connections.
+bench: install
+	$(BIN)/python bench/compare.py $(BENCH_ARGS)
+
+profile: install  # both ports: profiling/out/profile-{text,resp}-port.{txt,html}
 	$(BIN)/python profiling/profile_server.py --out profiling/out
 
 clean:

@@ -97,6 +97,27 @@ def test_kv_bench_counts_wrong_replies_and_exits_nonzero(capsys):
     assert match and match.group(4) == "10"
 
 
+def test_kv_bench_counts_wrong_resp_replies_and_exits_nonzero(capsys):
+    # The same liar speaking RESP: no greeting, +OK to everything.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def liar() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as reader:
+            for line in reader:
+                if line.startswith(b"*"):  # one reply per command, not per line
+                    conn.sendall(b"+OK\r\n")
+
+    threading.Thread(target=liar, daemon=True).start()
+    with pytest.raises(SystemExit) as exited:
+        kv_bench.main([str(port), "1", "10", "--resp"], standalone_mode=False)
+    listener.close()
+    assert exited.value.code == 1
+    match = BENCH_LINE.match(capsys.readouterr().out.strip())
+    assert match and match.group(4) == "10"
+
+
 def test_kv_bench_counts_a_lost_connection(capsys):
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
