@@ -32,6 +32,10 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 # the longer interval costs latency only behind a long pure-Python command.
 GIL_SWITCH_INTERVAL_S = 0.05
 
+# File descriptors to ask for at start-up, as Redis does (maxclients 10000
+# plus room for the log, the listeners and the wake-up pair).
+WANTED_OPEN_FILES = 10_000 + 32
+
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, required=False)
@@ -113,6 +117,7 @@ def kvserver_main(
         appendfsync=appendfsync,
         max_inline_bytes=max_inline_bytes,
     )
+    raise_open_file_limit(WANTED_OPEN_FILES)
     # Before any thread starts: threads inherit both settings.
     if cpu_affinity == "one":
         pin_to_one_cpu()
@@ -167,3 +172,25 @@ def use_sched_batch() -> None:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     except (AttributeError, OSError) as exc:  # not Linux, or not permitted
         logging.getLogger(__name__).warning("could not use SCHED_BATCH: %s", exc)
+
+
+def raise_open_file_limit(wanted: int) -> None:
+    """Raise the soft RLIMIT_NOFILE towards ``wanted`` (never above the hard
+    limit): each client is a socket, and the default soft limit is often 1024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as exc:
+        target = soft
+        logging.getLogger(__name__).warning("could not raise the open file limit: %s", exc)
+    if target < wanted:
+        logging.getLogger(__name__).warning(
+            "open file limit is %d: at most about %d clients can connect (raise it with ulimit -n)",
+            target,
+            target - 32,
+        )

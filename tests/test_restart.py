@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from kvserver.protocol.resp import encode_command
 
 
@@ -141,3 +143,24 @@ def test_server_threads_use_sched_batch_by_default(tmp_path, server_process):
     assert {os.sched_getscheduler(int(tid)) for tid in tids} == {os.SCHED_BATCH}
     plain = server_process(tmp_path / "b.aof", "--no-sched-batch")
     assert os.sched_getscheduler(plain.proc.pid) == os.SCHED_OTHER
+
+
+def test_the_open_file_limit_is_raised_for_ten_thousand_clients(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"the hard open file limit here is {hard}")
+    # Start the server with a low soft limit, as many systems have (1024).
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "from kvserver import cli\n"
+        "cli.raise_open_file_limit(cli.WANTED_OPEN_FILES)\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    expected = 10_032 if hard == resource.RLIM_INFINITY else min(10_032, hard)
+    assert int(out.stdout) == expected, out.stderr
