@@ -2,8 +2,9 @@
 
 Starts kvserver (``python -m kvserver 0 <tmp>/bench.aof --resp-port 0``,
 its defaults otherwise) and, if installed, redis-server (``--save ""
---appendonly no``) on free loopback ports, then runs each load against
-kvserver and then redis-server:
+--appendonly yes --appendfsync everysec``: it logs writes as kvserver
+does) on free loopback ports, then runs each load against kvserver and
+then redis-server:
 
 - redis-benchmark SET and GET, ``-n 100000`` (``--quick``: 20000) at
   ``-c 50``, ``-c 50 -P 16`` and ``-c 1``, on the RESP ports. SET and GET
@@ -189,7 +190,7 @@ def results_section(info: RunInfo, table: str, chart: str | None) -> str:
     intro = (
         f"`{info.invocation}` on {info.machine}. Each load runs against kvserver "
         "(its defaults: `appendfsync everysec`), then against redis-server "
-        '(`--save "" --appendonly no`), one after the other. CPU µs/req is the server '
+        '(`--save "" --appendonly yes --appendfsync everysec`, as kvserver logs), one after the other. CPU µs/req is the server '
         "process's utime+stime (`/proc/PID/stat`, in clock ticks of usually 10 ms, so the "
         "smallest figures are coarse) over the run divided by its requests; "
         "p99 is redis-benchmark's (CSV) or kv-bench's per-request latency. kv-bench rows "
@@ -295,10 +296,14 @@ class KvServer(ServerProcess):
 class RedisServer(ServerProcess):
     name = "redis-server"
 
-    def __init__(self, executable: str) -> None:
+    def __init__(self, executable: str, workdir: Path) -> None:
         self.port = self.resp_port = free_port()
+        # Like for like: kvserver logs every write with appendfsync everysec
+        # by default, so redis-server does too (in its own directory).
+        (workdir / "redis").mkdir()
         self.command = [
-            executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(workdir / "redis"),
         ]  # fmt: skip
         super().__init__(
             subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -472,7 +477,7 @@ def main(quick: bool, requests: int | None, c10k: bool, results: Path, no_record
         redis = None
         try:
             if redis_exe:
-                redis = RedisServer(redis_exe)
+                redis = RedisServer(redis_exe, Path(tmp))
                 info.commands.append(shlex.join(["redis-server", *redis.command[1:]]))
             rows = run_loads(bench, kv, redis, requests, connection_ops)
         finally:
