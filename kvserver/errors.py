@@ -114,7 +114,8 @@ def log_write_failed(reason: str) -> CommandError:
     )
 
 
-# Connection and server commands (commands/connection.py, commands/server.py)
+# Connection and server commands (commands/connection.py, introspection.py,
+# configcmd.py, info.py, server.py)
 NOPROTO = "NOPROTO unsupported protocol version"
 PROTOCOL_VERSION_NOT_INTEGER = "ERR Protocol version is not an integer or out of range"
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."

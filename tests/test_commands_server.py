@@ -1,5 +1,6 @@
 """Tests for the connection and server commands (kvserver/commands/
-connection.py, server.py, containers.py): HELLO, AUTH, RESET, CLIENT,
+connection.py, introspection.py, configcmd.py, info.py, server.py,
+containers.py): HELLO, AUTH, RESET, CLIENT,
 COMMAND, CONFIG, INFO, TIME, LASTSAVE, SAVE, BGSAVE, DEBUG, WAIT, ROLE,
 MEMORY.
 
@@ -16,7 +17,8 @@ import re
 import pytest
 
 from kvserver.commands import COMMANDS
-from kvserver.commands.server import glob_matcher, human_bytes
+from kvserver.commands.glob import glob_matcher
+from kvserver.commands.info import human_bytes
 from kvserver.config import Config
 from kvserver.protocol import SetReply, Status, Verbatim
 from kvserver.protocol.resp import encode_reply

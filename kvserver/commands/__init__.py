@@ -1,11 +1,28 @@
 """Every command, one small function each, grouped by what they act on.
 
 ``registry.COMMANDS`` is the one table of commands; importing this package
-fills it. Where does EXPIRE live? ``keyspace.py``. SET? ``strings.py``.
-HELLO and CLIENT? ``connection.py``. INFO, CONFIG, COMMAND? ``server.py``.
+fills it. Where does a command live?
+
+* EXPIRE, DEL, KEYS, SCAN ...: ``keyspace.py``; SET, GET, INCR ...: ``strings.py``
+* HELLO, AUTH, CLIENT ...: ``connection.py``; BGREWRITEAOF: ``persistence.py``
+* COMMAND (INFO, DOCS, LIST, ...): ``introspection.py``
+* CONFIG (GET, SET, ...) and its settings table: ``configcmd.py``
+* INFO and its sections: ``info.py``
+* TIME, LASTSAVE, SAVE, BGSAVE, WAIT, ROLE, DEBUG, MEMORY: ``server.py``
 """
 
-from kvserver.commands import connection, keyspace, persistence, server, strings  # noqa: F401  (registers them)
+# Keep this order (not alphabetical): it is the order of COMMANDS, which
+# COMMAND and COMMAND LIST report.
+from kvserver.commands import (  # noqa: F401  (registers them)
+    connection,
+    keyspace,
+    persistence,
+    introspection,
+    configcmd,
+    info,
+    server,
+    strings,
+)
 from kvserver.commands.registry import COMMANDS, Command
 
 __all__ = ["COMMANDS", "Command"]

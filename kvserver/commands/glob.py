@@ -1,5 +1,6 @@
 """Glob patterns as Redis matches them (util.c ``stringmatchlen``), for KEYS
-and SCAN MATCH.
+and SCAN MATCH; ``glob_matcher`` is the case-blind form CONFIG GET and
+COMMAND LIST use.
 
 What a pattern means, exactly as Redis 7.0 reads it, byte by byte:
 
@@ -44,6 +45,13 @@ def compile_pattern(pattern: bytes) -> Matcher:
     if len(pattern) <= MAX_CACHED_PATTERN:
         return _cached(pattern)
     return _compile(pattern)
+
+
+def glob_matcher(pattern: bytes) -> Matcher:
+    """Redis's stringmatchlen with nocase set, as CONFIG GET and COMMAND LIST
+    use it: its tolower on both sides is lower-casing pattern and text."""
+    match = compile_pattern(pattern.lower())
+    return lambda text: match(text.lower())
 
 
 def matches(pattern: bytes, key: bytes) -> bool:

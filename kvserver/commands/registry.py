@@ -52,6 +52,9 @@ class Command:
         return argc == self.arity if self.arity >= 0 else argc >= -self.arity
 
 
+# Redis's flags for its admin commands (CONFIG's subcommands, DEBUG).
+ADMIN_FLAGS = ("admin", "noscript", "loading", "stale")
+
 COMMANDS: dict[bytes, Command] = {}  # upper-case name -> Command
 
 

@@ -1,0 +1,231 @@
+"""CONFIG and its subcommands (GET, SET, RESETSTAT, REWRITE), and the
+``SETTINGS`` table: each parameter with Redis's name and value syntax.
+
+What redis-benchmark and other tools ask (CONFIG GET save / appendonly)
+gets Redis 7.0's replies and error texts. Only appendfsync changes the
+running server (through ``ServerState.set_appendfsync``); the other
+settings report what kvserver does and accept only their current value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kvserver import config, errors
+from kvserver.commands.containers import container
+from kvserver.commands.glob import glob_matcher
+from kvserver.commands.parsing import parse_int
+from kvserver.commands.registry import ADMIN_FLAGS, command
+from kvserver.errors import CommandError
+from kvserver.protocol import OK
+from kvserver.protocol.resp import MAX_BULK_BYTES
+from kvserver.session import Session
+from kvserver.state import ServerState
+
+CONFIG = container("config")
+
+FSYNC_CHOICES = ("everysec", "always", "no")  # in the order Redis lists them
+MAXMEMORY_POLICIES = (
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One CONFIG parameter, with Redis's name and value syntax.
+
+    ``mode``: "live" settings change the running server (through the
+    server state); "fixed" ones are what kvserver does and can only be
+    "set" to their current value (a no-op, so scripts that pin a value
+    Redis would accept keep working); "immutable" ones Redis itself
+    refuses to change at run time.
+    """
+
+    name: str
+    get: Callable[[ServerState], str]
+    kind: str  # "bool", "int", "memory", "enum", "save" or "string"
+    mode: str = "fixed"
+    choices: tuple[str, ...] = ()
+
+
+def _aof_dir(state: ServerState) -> str:
+    return os.path.dirname(os.path.abspath(state.config.aof_path))
+
+
+SETTINGS = {
+    s.name: s
+    for s in [
+        Setting("appendonly", lambda st: "yes", "bool"),
+        Setting("appendfsync", lambda st: st.aof.fsync_policy, "enum", "live", FSYNC_CHOICES),
+        Setting("appendfilename", lambda st: os.path.basename(st.config.aof_path), "string", "immutable"),
+        Setting(
+            "auto-aof-rewrite-percentage",
+            lambda st: str(getattr(st.config, "auto_aof_rewrite_percentage", 100)),
+            "int",
+        ),
+        Setting(
+            "auto-aof-rewrite-min-size",
+            lambda st: str(getattr(st.config, "auto_aof_rewrite_min_size", 64 * 1024 * 1024)),
+            "memory",
+        ),
+        Setting("save", lambda st: "", "save"),  # no snapshots: the log is the persistence
+        Setting("databases", lambda st: str(len(st.keyspace.dbs)), "int", "immutable"),
+        Setting("port", lambda st: str(st.tcp_port or st.config.port), "int"),
+        Setting("bind", lambda st: st.config.bind, "string"),
+        Setting("dir", _aof_dir, "string"),
+        Setting("maxmemory", lambda st: "0", "memory"),
+        Setting("maxmemory-policy", lambda st: "noeviction", "enum", "fixed", MAXMEMORY_POLICIES),
+        Setting("timeout", lambda st: "0", "int"),  # idle clients are never closed
+        Setting("hz", lambda st: str(round(1 / config.EXPIRE_CYCLE_SECONDS)), "int"),
+        Setting("requirepass", lambda st: "", "string"),
+        Setting("proto-max-bulk-len", lambda st: str(MAX_BULK_BYTES), "memory"),
+        Setting("daemonize", lambda st: "no", "bool", "immutable"),
+        Setting("cluster-enabled", lambda st: "no", "bool", "immutable"),
+        Setting("enable-debug-command", lambda st: "yes", "enum", "immutable", ("no", "yes", "local")),
+    ]
+}
+
+
+@command("config", -2)
+def config_(session: Session, args: list[bytes]) -> object:
+    """CONFIG subcommand [argument ...]
+
+    Read and change settings; CONFIG HELP lists the subcommands.
+    """
+    return CONFIG.run(session, args)
+
+
+@CONFIG.subcommand("get", -3, flags=ADMIN_FLAGS)
+def config_get(session: Session, args: list[bytes]) -> object:
+    """CONFIG GET parameter [parameter ...]
+
+    Each matching parameter and its value; glob patterns allowed. A name
+    given without a pattern comes back spelt as it was asked for.
+    """
+    state = session.server
+    found: dict[bytes, bytes] = {}
+    seen: set[str] = set()
+    for wanted in args:
+        if not any(c in wanted for c in b"[*?"):
+            setting = SETTINGS.get(wanted.decode("latin-1").lower())
+            if setting is not None and setting.name not in seen:
+                seen.add(setting.name)
+                found[wanted] = setting.get(state).encode()
+            continue
+        match = glob_matcher(wanted)
+        for setting in SETTINGS.values():
+            if setting.name not in seen and match(setting.name.encode()):
+                seen.add(setting.name)
+                found[setting.name.encode()] = setting.get(state).encode()
+    return found
+
+
+@CONFIG.subcommand("set", -4, flags=ADMIN_FLAGS)
+def config_set(session: Session, args: list[bytes]) -> object:
+    """CONFIG SET parameter value [parameter value ...]
+
+    Change settings, all or none. Only appendfsync changes the running
+    server; other known settings accept their current value only.
+    """
+    if len(args) % 2:
+        raise CommandError(errors.SYNTAX)
+    # Redis's configSetCommand: first every name (unknown, immutable,
+    # repeated: the first problem is reported), then every value, then apply.
+    chosen: list[tuple[Setting, bytes]] = []
+    unknown: bytes | None = None
+    problem: CommandError | None = None
+    for name, value in zip(args[::2], args[1::2]):
+        setting = SETTINGS.get(name.decode("latin-1").lower())
+        if setting is None:
+            if unknown is None and problem is None:
+                unknown = name
+            continue
+        if problem is None and unknown is None:
+            if setting.mode == "immutable":
+                problem = errors.config_set_failed(name, "can't set immutable config")
+            elif any(setting is earlier for earlier, _ in chosen):
+                problem = errors.config_set_failed(name, "duplicate parameter")
+            chosen.append((setting, value))
+    if unknown is not None:
+        raise errors.config_set_unknown(unknown)
+    if problem is not None:
+        raise problem
+    state = session.server
+    changes = []
+    for setting, value in chosen:
+        new = _parse_setting(setting, value.decode("latin-1"))
+        if setting.mode == "live":
+            changes.append((setting, new))
+        elif new != _parse_setting(setting, setting.get(state)):
+            raise errors.config_set_failed(setting.name, "can't set immutable config")
+    for setting, new in changes:
+        # appendfsync is the only live setting; its hook is in state.py.
+        state.set_appendfsync(new)
+    return OK
+
+
+_MEMORY_VALUE = re.compile(r"(\d+)(b|k|kb|m|mb|g|gb)?\Z", re.IGNORECASE)
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+
+
+def _parse_setting(setting: Setting, text: str) -> object:
+    """The value of ``text`` for ``setting``, compared to tell a change from
+    a no-op; raises Redis's error for a malformed value."""
+    if setting.kind == "bool":
+        if text.lower() not in ("yes", "no"):
+            raise errors.config_set_failed(setting.name, "argument must be 'yes' or 'no'")
+        return text.lower()
+    if setting.kind == "enum":
+        if text.lower() not in setting.choices:
+            raise errors.config_set_failed(
+                setting.name,
+                "argument(s) must be one of the following: " + ", ".join(setting.choices),
+            )
+        return text.lower()
+    if setting.kind == "int":
+        try:
+            return parse_int(text.encode())
+        except CommandError:
+            raise errors.config_set_failed(
+                setting.name, "argument couldn't be parsed into an integer"
+            ) from None
+    if setting.kind == "memory":
+        match = _MEMORY_VALUE.match(text)
+        if not match:
+            raise errors.config_set_failed(setting.name, "argument must be a memory value")
+        return int(match.group(1)) * _MEMORY_UNITS[(match.group(2) or "").lower()]
+    if setting.kind == "save":
+        fields = text.split()
+        if len(fields) % 2 or not all(f.isdigit() for f in fields):
+            raise errors.config_set_failed(setting.name, "Invalid save parameters")
+        return fields
+    return text
+
+
+@CONFIG.subcommand("resetstat", 2, flags=ADMIN_FLAGS)
+def config_resetstat(session: Session, args: list[bytes]) -> object:
+    """CONFIG RESETSTAT
+
+    Zero the statistics INFO reports.
+    """
+    session.server.reset_stats()
+    return OK
+
+
+@CONFIG.subcommand("rewrite", 2, flags=ADMIN_FLAGS)
+def config_rewrite(session: Session, args: list[bytes]) -> object:
+    """CONFIG REWRITE
+
+    Refused: kvserver takes its settings from the command line, not a file.
+    """
+    raise CommandError(errors.CONFIG_WITHOUT_FILE)
