@@ -16,7 +16,9 @@ from kvserver.config import (
     DEFAULT_BIND,
     DEFAULT_PORT,
     DEFAULT_RESP_PORT,
+    MAX_CLIENTS,
     MAX_INLINE_BYTES,
+    TCP_KEEPALIVE_SECONDS,
     Config,
 )
 from kvserver.errors import AofError
@@ -32,9 +34,10 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 # the longer interval costs latency only behind a long pure-Python command.
 GIL_SWITCH_INTERVAL_S = 0.05
 
-# File descriptors to ask for at start-up, as Redis does (maxclients 10000
-# plus room for the log, the listeners and the wake-up pair).
-WANTED_OPEN_FILES = 10_000 + 32
+# File descriptors beyond the clients' that the server needs (the log, the
+# listeners, the wake-up pair, ...): Redis's CONFIG_MIN_RESERVED_FDS.
+RESERVED_FDS = 32
+WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,6 +67,21 @@ WANTED_OPEN_FILES = 10_000 + 32
     help="Longest request line accepted; a longer one closes that connection.",
 )
 @click.option(
+    "--maxclients",
+    type=click.IntRange(min=1),
+    default=MAX_CLIENTS,
+    show_default=True,
+    help="Connections served at once; more are told 'max number of clients reached'.",
+)
+@click.option(
+    "--tcp-keepalive",
+    type=click.IntRange(min=0),
+    default=TCP_KEEPALIVE_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="Probe silent clients after this long, to find dead peers (0: off).",
+)
+@click.option(
     "--cpu-affinity",
     type=click.Choice(["one", "all"]),
     default="one",
@@ -88,6 +106,8 @@ def kvserver_main(
     no_resp: bool,
     appendfsync: str,
     max_inline_bytes: int,
+    maxclients: int,
+    tcp_keepalive: int,
     cpu_affinity: str,
     sched_batch: bool,
     log_level: str,
@@ -116,8 +136,10 @@ def kvserver_main(
         bind=bind,
         appendfsync=appendfsync,
         max_inline_bytes=max_inline_bytes,
+        max_clients=maxclients,
+        tcp_keepalive_seconds=tcp_keepalive,
     )
-    raise_open_file_limit(WANTED_OPEN_FILES)
+    raise_open_file_limit(maxclients + RESERVED_FDS)
     # Before any thread starts: threads inherit both settings.
     if cpu_affinity == "one":
         pin_to_one_cpu()

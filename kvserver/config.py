@@ -19,6 +19,20 @@ MAX_INLINE_BYTES = 64 * 1024
 # never stalls.
 MAX_QUEUED_REQUESTS = 4096
 
+# Redis's maxclients default: past it a new connection is told so and closed
+# (each client is a socket and a thread; the open file limit is raised to
+# match at start-up).
+MAX_CLIENTS = 10_000
+
+# Redis's client-query-buffer-limit: input received but not yet parsed into
+# requests (say, a huge bulk string still arriving) past this closes that
+# client, so one connection cannot take the machine's memory.
+MAX_QUERY_BUFFER_BYTES = 1024 * 1024 * 1024
+
+# Redis's tcp-keepalive: probe idle peers after this many seconds, so a
+# client that vanished without closing (a dead host) is found and dropped.
+TCP_KEEPALIVE_SECONDS = 300
+
 # Idle worker threads kept for reuse. Past this, a worker whose connection
 # ends exits instead of waiting, so a burst of connections does not leave
 # thousands of parked threads behind.
@@ -44,6 +58,9 @@ class Config:
     bind: str = DEFAULT_BIND
     max_inline_bytes: int = MAX_INLINE_BYTES
     max_queued_requests: int = MAX_QUEUED_REQUESTS
+    max_clients: int = MAX_CLIENTS
+    max_query_buffer_bytes: int = MAX_QUERY_BUFFER_BYTES
+    tcp_keepalive_seconds: int = TCP_KEEPALIVE_SECONDS  # 0: no keepalive
     max_idle_workers: int = MAX_IDLE_WORKERS
     shutdown_grace_seconds: float = SHUTDOWN_GRACE_SECONDS
     active_expiry: bool = True

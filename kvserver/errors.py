@@ -183,6 +183,8 @@ def config_set_failed(name: bytes | str, reason: str) -> CommandError:
 # --- protocol errors (reply, then close) ----------------------------------
 
 TOO_BIG_INLINE = "ERR Protocol error: too big inline request"
+QUERY_BUFFER_LIMIT = "ERR Protocol error: client query buffer limit reached"
+MAX_CLIENTS_REACHED = "ERR max number of clients reached"
 
 
 def protocol_error(detail: str) -> ProtocolError:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 
 from kvserver.connection import EOF, Connection
+from kvserver import errors
 from kvserver.errors import ProtocolError
 from kvserver.protocol import NEED_DATA
 from kvserver.protocol.wire import WireProtocol
@@ -43,12 +44,19 @@ class Reactor:
         max_line: int,
         max_queued: int,
         grace_seconds: float,
+        max_clients: int = 10_000,
+        max_query_buffer: int = 1 << 30,
+        keepalive_seconds: int = 0,
     ) -> None:
         self._selector = selectors.DefaultSelector()
         self._start_worker = start_worker
         self._max_line = max_line
         self._max_queued = max_queued
         self._grace = grace_seconds
+        self._max_clients = max_clients
+        self._max_query_buffer = max_query_buffer
+        self._keepalive = keepalive_seconds
+        self.rejected_connections = 0  # turned away at max_clients (INFO)
         self.connections: set[Connection] = set()
         self._listeners = listeners
         self._calls: collections.deque = collections.deque()
@@ -140,9 +148,14 @@ class Reactor:
             except OSError as exc:  # EMFILE and friends: keep serving the others
                 log.warning("accept failed: %s", exc)
                 return
+            if len(self.connections) >= self._max_clients:
+                self._reject(sock, protocol)
+                continue
             sock.setblocking(False)
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self._keepalive:
+                    _keepalive(sock, self._keepalive)
             conn = Connection(sock, peer, protocol, self._max_line)
             self.connections.add(conn)
             self._start_reading(conn)
@@ -174,11 +187,29 @@ class Reactor:
             conn.eof = True
             self._stop_reading(conn)
         else:
-            if len(inbox) > self._max_queued:
+            if parser.buffered > self._max_query_buffer:
+                log.warning("%r: closing, its unparsed input passed %d bytes", conn, self._max_query_buffer)
+                inbox.append(errors.ProtocolError(errors.QUERY_BUFFER_LIMIT))
+                conn.eof = True
+                self._stop_reading(conn)
+            elif len(inbox) > self._max_queued:
                 # Back-pressure: the worker resumes reading once it catches up.
                 conn.paused = True
                 self._stop_reading(conn)
         conn.wake()
+
+    def _reject(self, sock: socket.socket, protocol: WireProtocol) -> None:
+        # As Redis: say why, then close. One non-blocking send; a client
+        # that cannot take a few bytes does not get to hold the reactor.
+        self.rejected_connections += 1
+        try:
+            sock.setblocking(False)
+            sock.send(protocol.encode_reply(errors.CommandError(errors.MAX_CLIENTS_REACHED)))
+        except OSError:
+            pass
+        finally:
+            sock.close()
+        log.warning("max number of clients reached: connection refused")
 
     # -- registration (reactor thread only) -----------------------------------
 
@@ -239,3 +270,13 @@ class Reactor:
                 conn.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def _keepalive(sock: socket.socket, idle_seconds: int) -> None:
+    """Redis's anetKeepAlive: probe after ``idle_seconds`` of silence, then
+    every third of that, and give up after three unanswered probes."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    if hasattr(socket, "TCP_KEEPIDLE"):  # Linux
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle_seconds)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(idle_seconds // 3, 1))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)

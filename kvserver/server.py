@@ -112,6 +112,9 @@ class Server:
             max_line=config.max_inline_bytes,
             max_queued=config.max_queued_requests,
             grace_seconds=config.shutdown_grace_seconds,
+            max_clients=config.max_clients,
+            max_query_buffer=config.max_query_buffer_bytes,
+            keepalive_seconds=config.tcp_keepalive_seconds,
         )
         self._expiry = ActiveExpiry(self.keyspace) if config.active_expiry else None
         self._finished = threading.Event()

@@ -266,3 +266,53 @@ def _wait_for(predicate, timeout: float = REPLY_TIMEOUT_S) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached before the deadline")
         time.sleep(0.01)
+
+
+# -- limits ------------------------------------------------------------------------------------
+
+
+def test_past_maxclients_new_connections_are_told_and_closed(start_server):
+    server = start_server(max_clients=2)
+    first, second = server.client(), server.client()
+    refused = socket.create_connection(("127.0.0.1", server.port), timeout=REPLY_TIMEOUT_S)
+    data = b""
+    while chunk := refused.recv(100):
+        data += chunk
+    assert data == b"ERR max number of clients reached\r\n"
+    resp = socket.create_connection(("127.0.0.1", server.resp_port), timeout=REPLY_TIMEOUT_S)
+    assert resp.recv(100) == b"-ERR max number of clients reached\r\n"
+    assert first.call("PING") == b"PONG" and second.call("PING") == b"PONG"
+    assert server.server.reactor.rejected_connections == 2
+    first.close()
+    _wait_for(lambda: len(server.server.reactor.connections) == 1)
+    assert server.client().call("PING") == b"PONG"  # room again
+
+
+def test_a_client_past_the_query_buffer_limit_is_closed_alone(start_server):
+    server = start_server(max_query_buffer_bytes=256 * 1024)
+    bystander = server.client()
+    hog = socket.create_connection(("127.0.0.1", server.resp_port), timeout=REPLY_TIMEOUT_S)
+    # A 100 MB argument announced, 300 KiB of it sent. Without the limit the
+    # server would wait for the rest and recv() below would time out. With
+    # it, the server answers and hangs up; if some of our bytes were still
+    # unread then, the kernel turns the close into a reset (as with Redis,
+    # which does not even answer), so the reply may not arrive.
+    hog.sendall(b"*2\r\n$3\r\nGET\r\n$100000000\r\n" + b"x" * (300 * 1024))
+    data = b""
+    try:
+        while chunk := hog.recv(100):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    assert data in (b"", b"-ERR Protocol error: client query buffer limit reached\r\n")
+    _wait_for(lambda: len(server.server.reactor.connections) == 1)
+    assert bystander.call("PING") == b"PONG"
+
+
+def test_accepted_sockets_use_tcp_keepalive(start_server):
+    server = start_server(tcp_keepalive_seconds=120)
+    client = server.client()
+    assert client.call("PING") == b"PONG"
+    (conn,) = server.server.reactor.connections
+    assert conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 120
