@@ -67,6 +67,15 @@ WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
     help="Longest request line accepted; a longer one closes that connection.",
 )
 @click.option(
+    "--requirepass",
+    envvar="KVSERVER_REQUIREPASS",
+    show_envvar=True,
+    default=None,
+    metavar="PASSWORD",
+    help="Clients must AUTH with this first, on both ports. Prefer the environment "
+    "variable: an argument shows in ps.",
+)
+@click.option(
     "--maxclients",
     type=click.IntRange(min=1),
     default=MAX_CLIENTS,
@@ -106,6 +115,7 @@ def kvserver_main(
     no_resp: bool,
     appendfsync: str,
     max_inline_bytes: int,
+    requirepass: str | None,
     maxclients: int,
     tcp_keepalive: int,
     cpu_affinity: str,
@@ -137,6 +147,7 @@ def kvserver_main(
         appendfsync=appendfsync,
         max_inline_bytes=max_inline_bytes,
         max_clients=maxclients,
+        requirepass=requirepass or None,
         tcp_keepalive_seconds=tcp_keepalive,
     )
     raise_open_file_limit(maxclients + RESERVED_FDS)

@@ -52,6 +52,8 @@ class Dispatcher:
             return errors.unknown_command(args[0], args[1:])
         if not cmd.arity_ok(len(args)):
             return errors.wrong_arity(cmd.name)
+        if not session.authenticated and "no_auth" not in cmd.flags:
+            return CommandError(errors.NOAUTH)  # as Redis: after the arity check
         argv = args[1:]
         session.last_command = cmd.name  # for CLIENT LIST's cmd=
         try:

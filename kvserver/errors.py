@@ -119,6 +119,7 @@ def log_write_failed(reason: str) -> CommandError:
 NOPROTO = "NOPROTO unsupported protocol version"
 PROTOCOL_VERSION_NOT_INTEGER = "ERR Protocol version is not an integer or out of range"
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+NOAUTH = "NOAUTH Authentication required."
 AUTH_WITHOUT_PASSWORD = (
     "ERR AUTH <password> called without any password configured for the default user. "
     "Are you sure your configuration is correct?"

@@ -22,6 +22,7 @@ class Session:
         "id",
         "loading",
         "resp",
+        "authenticated",
         "name",
         "peer",
         "local",
@@ -55,6 +56,8 @@ class Session:
         self.id = client_id
         self.loading = loading  # replaying the log (see keyspace._expire)
         self.resp = 2  # RESP protocol version; HELLO 3 switches to RESP3
+        # False until AUTH succeeds, when the server has a password.
+        self.authenticated = server is None or not getattr(server.config, "requirepass", None)
         # For CLIENT LIST and INFO:
         self.name = b""
         self.peer = peer  # "ip:port" of the client

@@ -9,6 +9,10 @@ setup): AUTH and HELLO AUTH answer exactly as Redis does then.
 
 from __future__ import annotations
 
+import hmac
+import logging
+import time
+
 from kvserver import errors
 from kvserver.commands.containers import container
 from kvserver.commands.parsing import parse_int, parse_int32
@@ -17,6 +21,8 @@ from kvserver.errors import CommandError
 from kvserver.protocol import OK, PONG, Status, Verbatim
 from kvserver.session import Session
 from kvserver.state import REDIS_VERSION
+
+log = logging.getLogger(__name__)
 
 DEFAULT_USER = b"default"  # the only user; it has no password (nopass)
 RESET = Status("RESET")
@@ -89,7 +95,7 @@ def hello(session: Session, args: list[bytes]) -> object:
     while i < len(args):
         option, more = args[i].upper(), len(args) - 1 - i
         if option == b"AUTH" and more >= 2:
-            _authenticate(args[i + 1], args[i + 2])
+            _authenticate(session, args[i + 1], args[i + 2])
             i += 3
         elif option == b"SETNAME" and more >= 1:
             _set_name(session, args[i + 1])
@@ -113,20 +119,43 @@ def hello(session: Session, args: list[bytes]) -> object:
 def auth(session: Session, args: list[bytes]) -> object:
     """AUTH [username] password
 
-    With no password configured, only user ``default`` exists and it takes
-    any password; the one-argument form is refused as Redis refuses it.
+    With --requirepass, the password unlocks the connection (user
+    ``default``). With no password configured, only user ``default`` exists
+    and it takes any password; the one-argument form is refused as Redis
+    refuses it.
     """
     if len(args) > 2:
         raise CommandError(errors.SYNTAX)
     if len(args) == 1:
-        raise CommandError(errors.AUTH_WITHOUT_PASSWORD)
-    _authenticate(args[0], args[1])
+        if not _required_password(session):
+            raise CommandError(errors.AUTH_WITHOUT_PASSWORD)
+        _authenticate(session, DEFAULT_USER, args[0])
+    else:
+        _authenticate(session, args[0], args[1])
     return OK
 
 
-def _authenticate(username: bytes, password: bytes) -> None:
-    if username != DEFAULT_USER:
-        raise CommandError(errors.WRONGPASS)
+# A wrong password costs the client this long: guessing gets slow. Only the
+# connection that failed waits (on its own worker, holding no lock).
+AUTH_FAILURE_DELAY_S = 0.1
+
+
+def _required_password(session: Session) -> bytes | None:
+    server = session.server
+    password = getattr(server.config, "requirepass", None) if server is not None else None
+    return password.encode() if password else None
+
+
+def _authenticate(session: Session, username: bytes, password: bytes) -> None:
+    required = _required_password(session)
+    if username == DEFAULT_USER and (
+        required is None or hmac.compare_digest(password, required)  # constant time
+    ):
+        session.authenticated = True
+        return
+    log.warning("failed AUTH from %s", session.peer or "?")
+    time.sleep(AUTH_FAILURE_DELAY_S)
+    raise CommandError(errors.WRONGPASS)
 
 
 @command("reset", 1, flags=_NO_AUTH_FLAGS)
@@ -139,6 +168,7 @@ def reset(session: Session, args: list[bytes]) -> object:
     session.db = session.keyspace.dbs[0]
     session.resp = 2
     session.name = b""
+    session.authenticated = _required_password(session) is None  # as Redis: AUTH again
     return RESET
 
 
