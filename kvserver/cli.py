@@ -76,6 +76,15 @@ WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
     "variable: an argument shows in ps.",
 )
 @click.option(
+    "--timeout",
+    "timeout_seconds",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Close a client after this long without a request (0: never).",
+)
+@click.option(
     "--maxclients",
     type=click.IntRange(min=1),
     default=MAX_CLIENTS,
@@ -116,6 +125,7 @@ def kvserver_main(
     appendfsync: str,
     max_inline_bytes: int,
     requirepass: str | None,
+    timeout_seconds: float,
     maxclients: int,
     tcp_keepalive: int,
     cpu_affinity: str,
@@ -148,6 +158,7 @@ def kvserver_main(
         max_inline_bytes=max_inline_bytes,
         max_clients=maxclients,
         requirepass=requirepass or None,
+        timeout_seconds=timeout_seconds,
         tcp_keepalive_seconds=tcp_keepalive,
     )
     raise_open_file_limit(maxclients + RESERVED_FDS)

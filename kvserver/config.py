@@ -61,6 +61,8 @@ class Config:
     max_clients: int = MAX_CLIENTS
     max_query_buffer_bytes: int = MAX_QUERY_BUFFER_BYTES
     tcp_keepalive_seconds: int = TCP_KEEPALIVE_SECONDS  # 0: no keepalive
+    # Close clients idle this long (Redis's timeout; 0: never, the default).
+    timeout_seconds: float = 0
     # Clients must AUTH with this before anything else (None: no password).
     requirepass: str | None = None
     max_idle_workers: int = MAX_IDLE_WORKERS

@@ -25,6 +25,7 @@ import logging
 import select
 import socket
 import threading
+import time
 
 from kvserver.dispatch import Dispatcher
 from kvserver.errors import ProtocolError
@@ -53,6 +54,7 @@ class Connection:
         "paused",
         "eof",
         "closed",
+        "last_read",
         "_poller",
     )
 
@@ -71,6 +73,7 @@ class Connection:
         self.paused = False  # reading stopped because inbox is full
         self.eof = False  # no more input will be read
         self.closed = False
+        self.last_read = time.monotonic()  # for the idle timeout (reactor)
         self._poller: select.poll | None = None  # the worker's, for a full send buffer
 
     def __repr__(self) -> str:

@@ -177,6 +177,7 @@ class Reactor:
         if not data:
             self._end_input(conn)
             return
+        conn.last_read = time.monotonic()
         parser = conn.parser
         parser.feed(data)
         try:
@@ -229,6 +230,15 @@ class Reactor:
             self._stop_reading(conn)
             conn.inbox.append(EOF)
             conn.wake()
+
+    def close_idle(self, idle_seconds: float) -> None:
+        """End connections that sent nothing for ``idle_seconds`` and have
+        nothing left to run (Redis's timeout): their workers close them."""
+        cutoff = time.monotonic() - idle_seconds
+        for conn in list(self.connections):
+            if conn.last_read < cutoff and not conn.inbox and not conn.eof:
+                log.debug("%r: idle for %g s, closing", conn, idle_seconds)
+                self._end_input(conn)
 
     def resume(self, conn: Connection) -> None:
         """Read from ``conn`` again after back-pressure paused it."""

@@ -117,6 +117,7 @@ class Server:
             keepalive_seconds=config.tcp_keepalive_seconds,
         )
         self._expiry = ActiveExpiry(self.keyspace) if config.active_expiry else None
+        self._stop_reaper = threading.Event()
         self._finished = threading.Event()
         self._serving = False
 
@@ -163,10 +164,20 @@ class Server:
         )
         if self._expiry:
             self._expiry.start()
+        if self.config.timeout_seconds > 0:
+            threading.Thread(target=self._reap_idle, name="kv-idle", daemon=True).start()
         try:
             self.reactor.run()
         finally:
             self._close()
+
+    def _reap_idle(self) -> None:
+        # Like Redis's clientsCron: look for idle clients a few times per
+        # timeout (at least once a second), on the reactor's own thread.
+        timeout = self.config.timeout_seconds
+        interval = min(1.0, timeout / 4)
+        while not self._stop_reaper.wait(interval):
+            self.reactor.call_soon(self.reactor.close_idle, timeout)
 
     def request_shutdown(self) -> None:
         """Ask serve_forever to stop; returns at once (signal-handler safe)."""
@@ -190,6 +201,7 @@ class Server:
             self.pool.shutdown(timeout=self.config.shutdown_grace_seconds)
             if self._expiry:
                 self._expiry.stop()
+            self._stop_reaper.set()
             self.rewriter.wait()  # a rewrite in flight finishes (or fails) first
             self.aof.close()
             log.info("log flushed and closed; bye")

@@ -316,3 +316,17 @@ def test_accepted_sockets_use_tcp_keepalive(start_server):
     (conn,) = server.server.reactor.connections
     assert conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
     assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 120
+
+
+def test_idle_clients_are_closed_after_the_timeout(start_server):
+    server = start_server(timeout_seconds=0.5)
+    idle = server.client()
+    busy = server.client()
+    assert idle.call("PING") == b"PONG"
+    started = time.monotonic()
+    # The busy client keeps talking past the timeout; the idle one says nothing.
+    while time.monotonic() - started < 1.0:
+        assert busy.call("PING") == b"PONG"
+    assert idle.read_until_closed() == b""
+    assert time.monotonic() - started >= 0.5
+    assert busy.call("PING") == b"PONG"
