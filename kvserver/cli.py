@@ -43,7 +43,20 @@ WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, required=False)
 @click.argument("aof_path", metavar="AOF_PATH", default=DEFAULT_AOF_PATH, required=False)
-@click.option("--bind", default=DEFAULT_BIND, show_default=True, help="Address to listen on.")
+@click.option(
+    "--bind",
+    multiple=True,
+    default=[DEFAULT_BIND],
+    show_default=True,
+    help="Address to listen on; repeat for several (IPv6 too, e.g. --bind ::1).",
+)
+@click.option(
+    "--protected-mode",
+    type=click.Choice(["yes", "no"]),
+    default="yes",
+    show_default=True,
+    help="With no --requirepass, refuse clients from other machines (as Redis).",
+)
 @click.option(
     "--resp-port",
     type=click.IntRange(0, 65535),
@@ -119,7 +132,8 @@ WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
 def kvserver_main(
     port: int,
     aof_path: str,
-    bind: str,
+    bind: tuple[str, ...],
+    protected_mode: str,
     resp_port: int,
     no_resp: bool,
     appendfsync: str,
@@ -153,7 +167,8 @@ def kvserver_main(
         port=port,
         resp_port=None if no_resp else resp_port,
         aof_path=aof_path,
-        bind=bind,
+        bind=" ".join(bind),
+        protected_mode=protected_mode == "yes",
         appendfsync=appendfsync,
         max_inline_bytes=max_inline_bytes,
         max_clients=maxclients,
@@ -176,7 +191,7 @@ def kvserver_main(
     except AofError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {bind}: {exc.strerror or exc}") from None
+        raise click.ClickException(f"cannot listen on {' '.join(bind)}: {exc.strerror or exc}") from None
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: server.request_shutdown())
     server.serve_forever()

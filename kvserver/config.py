@@ -55,7 +55,10 @@ class Config:
     port: int = DEFAULT_PORT
     resp_port: int | None = DEFAULT_RESP_PORT  # None: no RESP listener
     aof_path: str = DEFAULT_AOF_PATH
-    bind: str = DEFAULT_BIND
+    bind: str = DEFAULT_BIND  # one address, or several separated by spaces (as Redis)
+    # Redis's protected-mode: with no password, refuse clients that are not
+    # on this machine (it only matters when bound beyond loopback).
+    protected_mode: bool = True
     max_inline_bytes: int = MAX_INLINE_BYTES
     max_queued_requests: int = MAX_QUEUED_REQUESTS
     max_clients: int = MAX_CLIENTS

@@ -18,6 +18,7 @@ stragglers are shut down so their workers stop waiting on them.
 from __future__ import annotations
 
 import collections
+import ipaddress
 import logging
 import selectors
 import socket
@@ -47,6 +48,7 @@ class Reactor:
         max_clients: int = 10_000,
         max_query_buffer: int = 1 << 30,
         keepalive_seconds: int = 0,
+        protected: bool = False,
     ) -> None:
         self._selector = selectors.DefaultSelector()
         self._start_worker = start_worker
@@ -56,6 +58,7 @@ class Reactor:
         self._max_clients = max_clients
         self._max_query_buffer = max_query_buffer
         self._keepalive = keepalive_seconds
+        self._protected = protected  # refuse non-loopback peers (protected mode)
         self.rejected_connections = 0  # turned away at max_clients (INFO)
         self.connections: set[Connection] = set()
         self._listeners = listeners
@@ -149,7 +152,10 @@ class Reactor:
                 log.warning("accept failed: %s", exc)
                 return
             if len(self.connections) >= self._max_clients:
-                self._reject(sock, protocol)
+                self._reject(sock, protocol, errors.MAX_CLIENTS_REACHED)
+                continue
+            if self._protected and not _is_loopback(peer):
+                self._reject(sock, protocol, errors.PROTECTED_MODE_DENIED)
                 continue
             sock.setblocking(False)
             if sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -199,18 +205,18 @@ class Reactor:
                 self._stop_reading(conn)
         conn.wake()
 
-    def _reject(self, sock: socket.socket, protocol: WireProtocol) -> None:
+    def _reject(self, sock: socket.socket, protocol: WireProtocol, message: str) -> None:
         # As Redis: say why, then close. One non-blocking send; a client
         # that cannot take a few bytes does not get to hold the reactor.
         self.rejected_connections += 1
         try:
             sock.setblocking(False)
-            sock.send(protocol.encode_reply(errors.CommandError(errors.MAX_CLIENTS_REACHED)))
+            sock.send(protocol.encode_reply(errors.CommandError(message)))
         except OSError:
             pass
         finally:
             sock.close()
-        log.warning("max number of clients reached: connection refused")
+        log.warning("connection refused: %s", message.split(".")[0])
 
     # -- registration (reactor thread only) -----------------------------------
 
@@ -290,3 +296,15 @@ def _keepalive(sock: socket.socket, idle_seconds: int) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle_seconds)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(idle_seconds // 3, 1))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+
+
+def _is_loopback(peer: object) -> bool:
+    """True for a client on this machine (127.0.0.0/8, ::1, or IPv4-mapped)."""
+    if not isinstance(peer, tuple):
+        return True  # a Unix socket: local by definition
+    try:
+        address = ipaddress.ip_address(peer[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback

@@ -16,6 +16,7 @@ damaged, the constructor raises ``AofError`` and nothing listens.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import socket
@@ -57,6 +58,32 @@ def _listen(host: str, port: int) -> socket.socket:
 REPLAY_NOW_MS = 0
 
 
+def _listen_all(hosts: list[str], port: int, protocol) -> list:
+    """A listener per address, all on one port (port 0: the first one picks)."""
+    listeners = []
+    try:
+        for host in hosts:
+            sock = _listen(host, port)
+            port = sock.getsockname()[1]
+            listeners.append((sock, protocol))
+    except OSError:
+        for sock, _ in listeners:
+            sock.close()
+        raise
+    return listeners
+
+
+def _all_loopback(bind: str) -> bool:
+    # Protected mode matters only when something beyond loopback can connect.
+    for host in bind.split():
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return False
+        except ValueError:  # a host name: assume it may be reachable
+            return False
+    return True
+
+
 def load_log(keyspace: Keyspace, path: str) -> ReplayResult:
     """Replay the log at ``path`` into ``keyspace`` through the dispatcher
     clients use, with nothing logged and no locks contended."""
@@ -93,9 +120,9 @@ class Server:
         self.state.rewriter = self.rewriter
         listeners = []
         try:
-            listeners.append((_listen(config.bind, config.port), TEXT))
+            listeners += _listen_all(config.bind.split(), config.port, TEXT)
             if config.resp_port is not None:
-                listeners.append((_listen(config.bind, config.resp_port), RESP))
+                listeners += _listen_all(config.bind.split(), config.resp_port, RESP)
         except OSError:
             for sock, _ in listeners:
                 sock.close()
@@ -103,7 +130,8 @@ class Server:
             raise
         self.address = listeners[0][0].getsockname()
         self.state.tcp_port = self.address[1]
-        self.resp_address = listeners[1][0].getsockname() if len(listeners) > 1 else None
+        resp = [sock for sock, protocol in listeners if protocol is RESP]
+        self.resp_address = resp[0].getsockname() if resp else None
         self.state.resp_port = self.resp_address[1] if self.resp_address else 0
         self.pool = WorkerPool(self._serve_connection, config.max_idle_workers, thread_context)
         self.reactor = Reactor(
@@ -115,6 +143,7 @@ class Server:
             max_clients=config.max_clients,
             max_query_buffer=config.max_query_buffer_bytes,
             keepalive_seconds=config.tcp_keepalive_seconds,
+            protected=config.protected_mode and not config.requirepass and not _all_loopback(config.bind),
         )
         self._expiry = ActiveExpiry(self.keyspace) if config.active_expiry else None
         self._stop_reaper = threading.Event()

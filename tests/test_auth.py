@@ -87,3 +87,13 @@ def test_requirepass_from_the_environment(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_config_get_shows_the_access_settings(start_server):
+    server = start_server(requirepass=SECRET, max_clients=77, tcp_keepalive_seconds=60, timeout_seconds=5)
+    client = RawRespClient(server.resp_port)
+    client.call("AUTH", SECRET)
+    assert client.call("CONFIG", "GET", "maxclients") == b"*2\r\n$10\r\nmaxclients\r\n$2\r\n77\r\n"
+    assert client.call("CONFIG", "GET", "tcp-keepalive") == b"*2\r\n$13\r\ntcp-keepalive\r\n$2\r\n60\r\n"
+    assert client.call("CONFIG", "GET", "timeout") == b"*2\r\n$7\r\ntimeout\r\n$1\r\n5\r\n"
+    assert client.call("CONFIG", "GET", "protected-mode") == b"*2\r\n$14\r\nprotected-mode\r\n$3\r\nyes\r\n"

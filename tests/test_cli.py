@@ -31,7 +31,7 @@ def test_kvserver_defaults_are_port_6379_and_mini_redis_aof():
     params = _parsed()
     assert params["port"] == 6379
     assert params["aof_path"] == "mini_redis.aof"
-    assert params["bind"] == "127.0.0.1"
+    assert params["bind"] == ("127.0.0.1",)
 
 
 def test_kvserver_positional_arguments():

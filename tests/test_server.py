@@ -330,3 +330,85 @@ def test_idle_clients_are_closed_after_the_timeout(start_server):
     assert idle.read_until_closed() == b""
     assert time.monotonic() - started >= 0.5
     assert busy.call("PING") == b"PONG"
+
+
+# -- access --------------------------------------------------------------------------------------
+
+
+def test_listening_on_several_addresses_ipv4_and_ipv6(start_server):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("::1 is not configured here")
+    server = start_server(bind="127.0.0.1 ::1")
+    assert server.client().call("SET both yes") == b"OK"
+    six = TextClient(server.port, host="::1")
+    assert six.call("GET both") == b"yes"
+    six.close()
+
+
+class _FakeListener:
+    """A listening socket whose one client appears to come from far away."""
+
+    def __init__(self, peer):
+        self.server_side, self.client_side = socket.socketpair()
+        self.peer = peer
+        self.done = False
+
+    def accept(self):
+        if self.done:
+            raise BlockingIOError
+        self.done = True
+        return self.server_side, self.peer
+
+
+@pytest.mark.parametrize(
+    "peer, denied",
+    [
+        (("192.0.2.7", 4242), True),
+        (("2001:db8::7", 4242, 0, 0), True),
+        (("127.0.0.1", 4242), False),
+        (("127.1.2.3", 4242), False),
+        (("::1", 4242, 0, 0), False),
+        (("::ffff:127.0.0.1", 4242, 0, 0), False),
+    ],
+)
+def test_protected_mode_refuses_other_machines_with_redis_words(start_server, peer, denied):
+    from kvserver.errors import PROTECTED_MODE_DENIED
+    from kvserver.protocol.wire import RESP
+
+    # As if bound beyond loopback with no password (the test itself listens
+    # on loopback only; test_protected_mode_applies_... checks when it is on).
+    server = start_server(resp_port=None)
+    server.server.reactor._protected = True
+    fake = _FakeListener(peer)
+    server.server.reactor.call_soon(server.server.reactor._on_accept, fake, RESP)
+    fake.client_side.settimeout(REPLY_TIMEOUT_S)
+    if denied:
+        data = b""
+        while chunk := fake.client_side.recv(4096):
+            data += chunk
+        assert data == b"-" + PROTECTED_MODE_DENIED.encode() + b"\r\n"
+    else:
+        fake.client_side.sendall(b"PING\r\n")
+        assert fake.client_side.recv(100) == b"+PONG\r\n"
+    fake.client_side.close()
+
+
+def test_protected_mode_applies_only_beyond_loopback_without_a_password():
+    from kvserver.server import _all_loopback
+
+    assert _all_loopback("127.0.0.1")
+    assert _all_loopback("127.0.0.1 ::1")
+    assert not _all_loopback("0.0.0.0")
+    assert not _all_loopback("127.0.0.1 192.0.2.1")
+    assert not _all_loopback("::")
+    assert not _all_loopback("my-host.example")
+
+
+def test_protected_mode_is_off_for_a_loopback_server(start_server):
+    assert start_server().server.reactor._protected is False
