@@ -32,6 +32,17 @@ crash-test: install  # many kill -9 trials under appendfsync always
 bench: install
 	$(BIN)/python bench/compare.py $(BENCH_ARGS)
 
+# Socket fuzzing of both ports beside a model client (tests/fuzz_server.py);
+# `make fuzz FUZZ_ARGS="--seconds 600 --seed 7"` to run longer or replay a seed.
+.PHONY: fuzz soak
+fuzz: install
+	$(BIN)/python -m tests.fuzz_server --seconds 120 $(FUZZ_ARGS)
+
+# Minutes of mixed load with expiries and a BGREWRITEAOF, then SIGTERM and a
+# restart checked against a model (tests/soak.py); not part of `make test`.
+soak: install
+	$(BIN)/python -m tests.soak --seconds 300 $(SOAK_ARGS)
+
 profile: install  # both ports: profiling/out/profile-{text,resp}-port.{txt,html}
 	$(BIN)/python profiling/profile_server.py --out profiling/out
 

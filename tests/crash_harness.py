@@ -83,8 +83,13 @@ def run_trial(
         threads.append(threading.Thread(target=_rewrite_repeatedly, args=(server.port, stop, rewrites)))
     for thread in threads:
         thread.start()
-    # Kill at a random moment; a timed wait here is the point of the test
-    # (when the crash happens), not a wait for something to be ready.
+    # First let the writers get going (on a busy machine they may take a
+    # while to connect: a kill before any write proves nothing), polling
+    # with a deadline; then kill at a random moment. That second wait is the
+    # point of the test (when the crash happens), not a wait for readiness.
+    deadline = time.monotonic() + 20
+    while not (any(w.acked for w in team) and (rewrites or not rewrite)) and time.monotonic() < deadline:
+        time.sleep(0.005)
     stop.wait(rng.uniform(0.05, max_run_s))
     server.proc.kill()
     server.finish()
