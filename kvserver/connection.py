@@ -6,7 +6,8 @@ Who owns what (the rules that make two threads per connection safe):
   calls ``recv`` on it and feeds its parser. It puts each parsed request on
   ``inbox`` and wakes the worker.
 * The connection's **worker** thread alone takes requests off ``inbox``,
-  runs them and ``send``\\ s the replies, one send per batch. When it is done
+  runs them and ``send``\\ s the replies, one send per batch (at most
+  ``REPLY_BATCH_BYTES`` of replies, then the next batch). When it is done
   it asks the reactor to close the socket; it never closes it itself.
 * ``inbox`` is a ``collections.deque``: ``append`` and ``popleft`` are atomic,
   so the two threads share it without a lock. The wake-up is a lock used as
@@ -36,6 +37,12 @@ from kvserver.session import Session
 log = logging.getLogger(__name__)
 
 EOF = object()  # on inbox: the client sent no more (or the server is stopping)
+
+# Replies are sent once this much is ready, before the next queued requests
+# run: a client that pipelines big GETs and never reads makes the worker
+# hold one such batch, not the replies to everything it queued (256 GETs
+# of 1 MiB grew the server by ~500 MB before; tests/test_resilience.py).
+REPLY_BATCH_BYTES = 64 * 1024
 
 _ids = itertools.count(1)
 
@@ -152,15 +159,21 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
             return
         done = False
         while not done:
-            conn.wait()
+            if not inbox:
+                conn.wait()
             out = []
+            size = 0
             while inbox:
                 item = inbox.popleft()
                 if type(item) is list:
-                    out.append(encode(execute(session, item), session.resp))
+                    reply = encode(execute(session, item), session.resp)
+                    out.append(reply)
                     if session.closing:
                         done = True
                         break
+                    size += len(reply)
+                    if size >= REPLY_BATCH_BYTES:
+                        break  # send these first; the rest of inbox waits its turn
                 elif item is EOF:
                     done = True
                     break
@@ -176,7 +189,7 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
                 state.total_commands_processed += len(out)
                 if not conn.send_all(b"".join(out)):
                     break
-            if conn.paused and not done:
+            if conn.paused and not done and not inbox:
                 request_resume(conn)
     finally:
         state.remove_client(session)
