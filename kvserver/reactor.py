@@ -49,6 +49,7 @@ class Reactor:
         max_query_buffer: int = 1 << 30,
         keepalive_seconds: int = 0,
         protected: bool = False,
+        on_reject: Callable[[], None] = lambda: None,
     ) -> None:
         self._selector = selectors.DefaultSelector()
         self._start_worker = start_worker
@@ -59,7 +60,8 @@ class Reactor:
         self._max_query_buffer = max_query_buffer
         self._keepalive = keepalive_seconds
         self._protected = protected  # refuse non-loopback peers (protected mode)
-        self.rejected_connections = 0  # turned away at max_clients (INFO)
+        self.rejected_connections = 0  # turned away at max_clients or by protected mode
+        self._on_reject = on_reject
         self.connections: set[Connection] = set()
         self._listeners = listeners
         self._calls: collections.deque = collections.deque()
@@ -209,6 +211,7 @@ class Reactor:
         # As Redis: say why, then close. One non-blocking send; a client
         # that cannot take a few bytes does not get to hold the reactor.
         self.rejected_connections += 1
+        self._on_reject()
         try:
             sock.setblocking(False)
             sock.send(protocol.encode_reply(errors.CommandError(message)))

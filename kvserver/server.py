@@ -144,7 +144,9 @@ class Server:
             max_query_buffer=config.max_query_buffer_bytes,
             keepalive_seconds=config.tcp_keepalive_seconds,
             protected=config.protected_mode and not config.requirepass and not _all_loopback(config.bind),
+            on_reject=self._count_rejected,
         )
+        self.state.worker_threads = lambda: self.pool.size
         self._expiry = ActiveExpiry(self.keyspace) if config.active_expiry else None
         self._stop_reaper = threading.Event()
         self._finished = threading.Event()
@@ -199,6 +201,9 @@ class Server:
             self.reactor.run()
         finally:
             self._close()
+
+    def _count_rejected(self) -> None:
+        self.state.rejected_connections += 1
 
     def _reap_idle(self) -> None:
         # Like Redis's clientsCron: look for idle clients a few times per

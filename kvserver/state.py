@@ -38,6 +38,8 @@ class ServerState:
         self.total_commands_processed = 0
         self.last_save_time = int(self.started_at)
         self.rewriter = None  # the AofRewriter (rewrite.py), set by the server
+        self.rejected_connections = 0  # turned away (maxclients, protected mode)
+        self.worker_threads = lambda: 0  # the pool's size now; set by the server
 
     def add_client(self, session) -> None:
         with self.clients_lock:

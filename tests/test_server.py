@@ -412,3 +412,13 @@ def test_protected_mode_applies_only_beyond_loopback_without_a_password():
 
 def test_protected_mode_is_off_for_a_loopback_server(start_server):
     assert start_server().server.reactor._protected is False
+
+
+def test_info_counts_rejected_connections_and_worker_threads(start_server):
+    server = start_server(max_clients=1)
+    client = server.client()
+    refused = socket.create_connection(("127.0.0.1", server.port), timeout=REPLY_TIMEOUT_S)
+    assert refused.recv(100).startswith(b"ERR max number of clients reached")
+    info = client.call("INFO stats").decode()
+    assert "rejected_connections:1" in info
+    assert "worker_threads:1" in client.call("INFO clients").decode()

@@ -99,6 +99,7 @@ def _clients(state: ServerState, now: int) -> list[tuple[str, object]]:
         ("blocked_clients", 0),
         ("tracking_clients", 0),
         ("clients_in_timeout_table", 0),
+        ("worker_threads", state.worker_threads()),  # kvserver's: one per connection, plus idle ones
     ]
 
 
@@ -146,7 +147,7 @@ def _stats(state: ServerState, now: int) -> list[tuple[str, object]]:
         ("total_connections_received", state.total_connections_received),
         ("total_commands_processed", state.total_commands_processed),
         ("instantaneous_ops_per_sec", 0),  # not sampled
-        ("rejected_connections", 0),
+        ("rejected_connections", state.rejected_connections),
         ("evicted_keys", 0),
         ("pubsub_channels", 0),
         ("pubsub_patterns", 0),
