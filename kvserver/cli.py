@@ -89,6 +89,14 @@ WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
     "variable: an argument shows in ps.",
 )
 @click.option(
+    "--maxmemory",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="BYTES",
+    help="Refuse writes that add data once keys and values take more than this (0: no limit).",
+)
+@click.option(
     "--timeout",
     "timeout_seconds",
     type=click.FloatRange(min=0),
@@ -139,6 +147,7 @@ def kvserver_main(
     appendfsync: str,
     max_inline_bytes: int,
     requirepass: str | None,
+    maxmemory: int,
     timeout_seconds: float,
     maxclients: int,
     tcp_keepalive: int,
@@ -174,6 +183,7 @@ def kvserver_main(
         max_clients=maxclients,
         requirepass=requirepass or None,
         timeout_seconds=timeout_seconds,
+        maxmemory=maxmemory,
         tcp_keepalive_seconds=tcp_keepalive,
     )
     raise_open_file_limit(maxclients + RESERVED_FDS)

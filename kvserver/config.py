@@ -64,6 +64,10 @@ class Config:
     max_clients: int = MAX_CLIENTS
     max_query_buffer_bytes: int = MAX_QUERY_BUFFER_BYTES
     tcp_keepalive_seconds: int = TCP_KEEPALIVE_SECONDS  # 0: no keepalive
+    # Refuse commands that add data (Redis's denyoom ones) once the keys and
+    # values take more than this (estimated, store.py); 0: no limit. The
+    # policy is Redis's noeviction: reads and deletes keep working.
+    maxmemory: int = 0
     # Close clients idle this long (Redis's timeout; 0: never, the default).
     timeout_seconds: float = 0
     # Clients must AUTH with this before anything else (None: no password).

@@ -44,6 +44,7 @@ class Dispatcher:
         # caller gives another (the log replay does: see server.load_log).
         self._clock = clock if clock is not None else keyspace.clock
         self._lock = keyspace.write_lock
+        self.maxmemory = 0  # bytes; 0: no limit (the server sets it from Config)
 
     def execute(self, session: Session, args: list[bytes]) -> object:
         """Run ``args`` (name first) for ``session``; returns the reply value."""
@@ -54,6 +55,8 @@ class Dispatcher:
             return errors.wrong_arity(cmd.name)
         if not session.authenticated and "no_auth" not in cmd.flags:
             return CommandError(errors.NOAUTH)  # as Redis: after the arity check
+        if self.maxmemory and "denyoom" in cmd.flags and self.keyspace.used_bytes > self.maxmemory:
+            return CommandError(errors.OOM)  # noeviction: refuse what adds data
         argv = args[1:]
         session.last_command = cmd.name  # for CLIENT LIST's cmd=
         try:

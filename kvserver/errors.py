@@ -120,6 +120,7 @@ NOPROTO = "NOPROTO unsupported protocol version"
 PROTOCOL_VERSION_NOT_INTEGER = "ERR Protocol version is not an integer or out of range"
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 NOAUTH = "NOAUTH Authentication required."
+OOM = "OOM command not allowed when used memory > 'maxmemory'."
 AUTH_WITHOUT_PASSWORD = (
     "ERR AUTH <password> called without any password configured for the default user. "
     "Are you sure your configuration is correct?"

@@ -110,6 +110,7 @@ class Server:
         self._load(config.aof_path)
         self.aof = AppendOnlyFile(config.aof_path, config.appendfsync)
         self.dispatcher = Dispatcher(self.keyspace, self.aof)
+        self.dispatcher.maxmemory = config.maxmemory
         self.state = ServerState(config, self.keyspace, self.aof)
         self.rewriter = AofRewriter(
             self.keyspace,

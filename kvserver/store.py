@@ -21,6 +21,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +37,17 @@ def system_clock() -> int:
 
 
 class Database:
-    __slots__ = ("index", "keyspace", "data", "expires", "lock", "_buckets", "_sweep_keys", "_sweep_pos")
+    __slots__ = (
+        "index",
+        "keyspace",
+        "data",
+        "expires",
+        "lock",
+        "used_bytes",
+        "_buckets",
+        "_sweep_keys",
+        "_sweep_pos",
+    )
 
     def __init__(self, index: int, keyspace: Keyspace) -> None:
         self.index = index
@@ -45,6 +56,7 @@ class Database:
         self.expires: dict[bytes, int] = {}
         self.lock = keyspace.write_lock
         self._buckets: dict[int, set[bytes]] = {}  # SCAN's index, see scan()
+        self.used_bytes = 0  # estimate of what the keys and values take (see _size)
         self._sweep_keys: list[bytes] = []  # a snapshot of expires' keys being swept
         self._sweep_pos = 0
 
@@ -80,13 +92,16 @@ class Database:
         """Store ``value``; the key's TTL becomes ``deadline`` (None: no TTL)."""
         data = self.data
         journal = self.keyspace.journal
-        if key in data:
+        old = data.get(key, _MISSING)
+        if old is not _MISSING:
             if journal is not None:
-                journal.append((self, key, data[key], self.expires.get(key)))
+                journal.append((self, key, old, self.expires.get(key)))
+            self.used_bytes += _size(value) - _size(old)
         else:
             if journal is not None:
                 journal.append((self, key, _MISSING, None))
             self._index_add(key)
+            self.used_bytes += len(key) + _size(value) + PER_KEY_OVERHEAD
         data[key] = value
         if deadline is None:
             self.expires.pop(key, None)
@@ -103,6 +118,7 @@ class Database:
         if journal is not None:
             journal.append((self, key, value, deadline))
         self._index_discard(key)
+        self.used_bytes -= len(key) + _size(value) + PER_KEY_OVERHEAD
         return True
 
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
@@ -120,9 +136,9 @@ class Database:
         count = len(self.data)
         journal = self.keyspace.journal
         if journal is not None:
-            state = (self.data, self.expires, self._buckets)
+            state = (self.data, self.expires, self._buckets, self.used_bytes)
             journal.append(lambda: self._set_state(state))
-        self._set_state(({}, {}, {}))
+        self._set_state(({}, {}, {}, 0))
         return count
 
     def swap_with(self, other: Database) -> None:
@@ -133,24 +149,30 @@ class Database:
         self._swap(other)
 
     def _swap(self, other: Database) -> None:
-        mine = (self.data, self.expires, self._buckets)
-        self._set_state((other.data, other.expires, other._buckets))
+        mine = (self.data, self.expires, self._buckets, self.used_bytes)
+        self._set_state((other.data, other.expires, other._buckets, other.used_bytes))
         other._set_state(mine)
 
-    def _set_state(self, state: tuple[dict, dict, dict]) -> None:
-        self.data, self.expires, self._buckets = state
+    def _set_state(self, state: tuple[dict, dict, dict, int]) -> None:
+        self.data, self.expires, self._buckets, self.used_bytes = state
         self._sweep_keys = []
         self._sweep_pos = 0
 
     def undo(self, key: bytes, value: object, deadline: int | None) -> None:
         """Put a key back as the journal recorded it (no journaling)."""
+        current = self.data.get(key, _MISSING)
         if value is _MISSING:
-            if self.data.pop(key, _MISSING) is not _MISSING:
+            if current is not _MISSING:
+                del self.data[key]
                 self._index_discard(key)
+                self.used_bytes -= len(key) + _size(current) + PER_KEY_OVERHEAD
             self.expires.pop(key, None)
             return
-        if key not in self.data:
+        if current is _MISSING:
             self._index_add(key)
+            self.used_bytes += len(key) + _size(value) + PER_KEY_OVERHEAD
+        else:
+            self.used_bytes += _size(value) - _size(current)
         self.data[key] = value
         if deadline is None:
             self.expires.pop(key, None)
@@ -236,6 +258,15 @@ class Database:
 
 
 _MISSING = object()  # "no such key", in the undo journal
+
+# What a key costs beyond its bytes: two bytes-object headers (33 bytes each
+# on 64-bit CPython) and its share of the dict's hash table. An estimate for
+# maxmemory and INFO, not an exact count.
+PER_KEY_OVERHEAD = 2 * 33 + 56
+
+
+def _size(value: object) -> int:
+    return len(value) if type(value) is bytes else sys.getsizeof(value)
 SCAN_BUCKETS = 1 << 14  # SCAN cursors run 0..16383: enough that each bucket is small
 _BUCKET_MASK = SCAN_BUCKETS - 1
 
@@ -254,6 +285,11 @@ class Keyspace:
         # writes); the dispatcher opens and closes it under the write lock.
         self.journal: list | None = None
         self.dbs = [Database(i, self) for i in range(databases)]
+
+    @property
+    def used_bytes(self) -> int:
+        """Estimated memory of every database's keys and values."""
+        return sum(db.used_bytes for db in self.dbs)
 
     def rollback(self, journal: list) -> None:
         """Undo a command's writes, newest first (write lock held)."""

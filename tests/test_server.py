@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.conftest import REPLY_TIMEOUT_S, TextClient
+from tests.resp_client import RawRespClient
 from tests.support import FakeClock
 
 MINI_REDIS_SESSION = [
@@ -422,3 +423,47 @@ def test_info_counts_rejected_connections_and_worker_threads(start_server):
     info = client.call("INFO stats").decode()
     assert "rejected_connections:1" in info
     assert "worker_threads:1" in client.call("INFO clients").decode()
+
+
+def test_maxmemory_refuses_writes_that_add_data_and_keeps_reads_and_deletes(start_server):
+    server = start_server(maxmemory=20_000)
+    client = RawRespClient(server.resp_port)
+    value = "x" * 1000
+    written = 0
+    while (reply := client.call("SET", f"k{written}", value)) == b"+OK\r\n":
+        written += 1
+        assert written < 100, "maxmemory never refused a write"
+    assert reply == b"-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+    assert 15 <= written <= 25  # ~1.1 kB a key against 20 kB
+    assert client.call("GET", "k0") == b"$1000\r\n" + value.encode() + b"\r\n"  # reads go on
+    assert client.call("APPEND", "k0", "more").startswith(b"-OOM")
+    assert client.call("DEL", "k0", "k1", "k2", "k3", "k4") == b":5\r\n"  # deletes too
+    assert client.call("SET", "again", value) == b"+OK\r\n"  # and then there is room
+    info = client.call("INFO", "memory")
+    assert b"maxmemory:20000" in info
+
+
+def test_the_memory_estimate_follows_writes_deletes_and_undo(tmp_path):
+    from kvserver.store import PER_KEY_OVERHEAD
+    from tests.support import FailingAof, Harness
+
+    kv = Harness(tmp_path / "a.aof", aof_class=FailingAof)
+    keyspace = kv.keyspace
+    assert keyspace.used_bytes == 0
+    kv("SET", "a", "12345")
+    kv("SET", "b", "x")
+    kv("SET", "a", "1")  # overwrite: smaller
+    kv("SELECT", "3")
+    kv("SET", "c", "zz")
+    kv("SWAPDB", "0", "3")
+    kv("FLUSHDB")
+    kv("DEL", "nothing")
+    expected = sum(len(k) + len(v) + PER_KEY_OVERHEAD for db in keyspace.dbs for k, v in db.data.items())
+    assert keyspace.used_bytes == expected
+    kv.aof.failing = True  # a refused write is undone, and so is its estimate
+    kv("SET", "big", "y" * 500)
+    kv("DEL", "a")
+    assert keyspace.used_bytes == expected
+    kv.aof.failing = False
+    kv("FLUSHALL")
+    assert keyspace.used_bytes == 0

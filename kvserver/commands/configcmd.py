@@ -83,7 +83,7 @@ SETTINGS = {
         Setting("port", lambda st: str(st.tcp_port or st.config.port), "int"),
         Setting("bind", lambda st: st.config.bind, "string"),
         Setting("dir", _aof_dir, "string"),
-        Setting("maxmemory", lambda st: "0", "memory"),
+        Setting("maxmemory", lambda st: str(st.config.maxmemory), "memory"),
         Setting("maxmemory-policy", lambda st: "noeviction", "enum", "fixed", MAXMEMORY_POLICIES),
         Setting("timeout", lambda st: "%g" % st.config.timeout_seconds, "int"),
         Setting("maxclients", lambda st: str(st.config.max_clients), "int"),

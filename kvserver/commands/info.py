@@ -108,8 +108,8 @@ def _memory(state: ServerState, now: int) -> list[tuple[str, object]]:
     return [
         ("used_memory", used),
         ("used_memory_human", human_bytes(used)),
-        ("maxmemory", 0),
-        ("maxmemory_human", "0B"),
+        ("maxmemory", state.config.maxmemory),
+        ("maxmemory_human", human_bytes(state.config.maxmemory)),
         ("maxmemory_policy", "noeviction"),
         ("mem_allocator", "pymalloc"),
     ]
