@@ -1,6 +1,6 @@
 """INFO: server facts and figures, one builder per section ("# Server",
 "# Memory", "# Keyspace", ...), and the estimates they rest on
-(``dataset_bytes``, ``average_ttl``, ``human_bytes``).
+(``average_ttl``, ``human_bytes``).
 
 redis-py and other clients read INFO; fields keep Redis 7.0's names.
 Figures kvserver does not keep (per-client buffers, keyspace hits) are left
@@ -24,8 +24,6 @@ from kvserver.protocol import Verbatim
 from kvserver.session import Session
 from kvserver.state import REDIS_VERSION, ServerState
 
-# sizes of this many keys and values stand for all of them.
-MEMORY_SAMPLE_KEYS = 64
 # avg_ttl in INFO keyspace: the mean TTL of this many keys that have one.
 TTL_SAMPLE_KEYS = 64
 
@@ -104,7 +102,7 @@ def _clients(state: ServerState, now: int) -> list[tuple[str, object]]:
 
 
 def _memory(state: ServerState, now: int) -> list[tuple[str, object]]:
-    used = sum(dataset_bytes(db) for db in state.keyspace.dbs)
+    used = state.keyspace.used_bytes  # the estimate --maxmemory checks (store.py)
     return [
         ("used_memory", used),
         ("used_memory_human", human_bytes(used)),
@@ -220,20 +218,6 @@ def _sample(mapping: dict, count: int) -> list[tuple]:
         except RuntimeError:
             continue
     return []
-
-
-def dataset_bytes(db) -> int:
-    """An estimate of the memory one database holds: its tables, plus its
-    key count times the mean size of a sample of keys and values."""
-    total = sys.getsizeof(db.data) + sys.getsizeof(db.expires)
-    count = len(db.data)
-    if count:
-        sample = _sample(db.data, MEMORY_SAMPLE_KEYS)
-        if sample:
-            per_key = sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in sample) / len(sample)
-            total += int(count * per_key)
-        total += len(db.expires) * sys.getsizeof(2**40)  # a deadline: one int each
-    return total
 
 
 def average_ttl(db, now: int) -> int:
