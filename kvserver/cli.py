@@ -40,7 +40,7 @@ RESERVED_FDS = 32
 WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("kvserver", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, required=False)
 @click.argument("aof_path", metavar="[AOF_PATH]", default=DEFAULT_AOF_PATH, required=False)
 @click.option(
