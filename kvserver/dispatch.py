@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from time import perf_counter_ns
 
 from kvserver import errors
 from kvserver.aof import AppendOnlyFile
@@ -28,6 +29,8 @@ from kvserver.session import Session
 from kvserver.store import Keyspace
 
 log = logging.getLogger(__name__)
+
+CALLS, NANOSECONDS, REJECTED, FAILED = range(4)  # fields of command_stats
 
 
 class Dispatcher:
@@ -45,20 +48,36 @@ class Dispatcher:
         self._clock = clock if clock is not None else keyspace.clock
         self._lock = keyspace.write_lock
         self.maxmemory = 0  # bytes; 0: no limit (the server sets it from Config)
+        # name -> [calls, nanoseconds, rejected, failed], for INFO commandstats.
+        self.command_stats: dict[str, list[int]] = {cmd.name: [0, 0, 0, 0] for cmd in COMMANDS.values()}
 
     def execute(self, session: Session, args: list[bytes]) -> object:
         """Run ``args`` (name first) for ``session``; returns the reply value."""
         cmd = COMMANDS.get(args[0].upper())
         if cmd is None:
             return errors.unknown_command(args[0], args[1:])
+        stats = self.command_stats.get(cmd.name) or self.command_stats.setdefault(cmd.name, [0, 0, 0, 0])
         if not cmd.arity_ok(len(args)):
+            stats[REJECTED] += 1
             return errors.wrong_arity(cmd.name)
         if not session.authenticated and "no_auth" not in cmd.flags:
+            stats[REJECTED] += 1
             return CommandError(errors.NOAUTH)  # as Redis: after the arity check
         if self.maxmemory and "denyoom" in cmd.flags and self.keyspace.used_bytes > self.maxmemory:
+            stats[REJECTED] += 1
             return CommandError(errors.OOM)  # noeviction: refuse what adds data
-        argv = args[1:]
         session.last_command = cmd.name  # for CLIENT LIST's cmd=
+        started = perf_counter_ns()
+        reply = self._run(cmd, session, args[1:])
+        # INFO commandstats. Unlocked increments can lose a count when two
+        # threads race; the figures are for people, as Redis's sampled ones.
+        stats[CALLS] += 1
+        stats[NANOSECONDS] += perf_counter_ns() - started
+        if type(reply) is CommandError:
+            stats[FAILED] += 1
+        return reply
+
+    def _run(self, cmd, session: Session, argv: list[bytes]) -> object:
         try:
             if not cmd.write:
                 session.now = self._clock()

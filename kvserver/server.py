@@ -148,6 +148,7 @@ class Server:
             on_reject=self._count_rejected,
         )
         self.state.worker_threads = lambda: self.pool.size
+        self.state.command_stats = self.dispatcher.command_stats
         self._expiry = ActiveExpiry(self.keyspace) if config.active_expiry else None
         self._stop_reaper = threading.Event()
         self._finished = threading.Event()

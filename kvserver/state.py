@@ -40,6 +40,7 @@ class ServerState:
         self.rewriter = None  # the AofRewriter (rewrite.py), set by the server
         self.rejected_connections = 0  # turned away (maxclients, protected mode)
         self.worker_threads = lambda: 0  # the pool's size now; set by the server
+        self.command_stats: dict[str, list[int]] = {}  # the dispatcher's, set by the server
 
     def add_client(self, session) -> None:
         with self.clients_lock:
@@ -63,6 +64,8 @@ class ServerState:
         """CONFIG RESETSTAT: zero the counters INFO's stats section shows."""
         self.total_connections_received = 0
         self.total_commands_processed = 0
+        for stats in self.command_stats.values():
+            stats[:] = [0, 0, 0, 0]
 
     def set_appendfsync(self, policy: str) -> None:
         """CONFIG SET appendfsync: the one setting a running server changes.

@@ -467,3 +467,22 @@ def test_the_memory_estimate_follows_writes_deletes_and_undo(tmp_path):
     kv.aof.failing = False
     kv("FLUSHALL")
     assert keyspace.used_bytes == 0
+
+
+def test_info_commandstats_counts_calls_rejections_and_failures(start_server):
+    server = start_server()
+    client = RawRespClient(server.resp_port)
+    client.call("SET", "a", "1")
+    client.call("SET", "b", "x")
+    client.call("GET")  # rejected: wrong arity
+    client.call("INCR", "b")  # failed: not an integer
+    stats = client.call("INFO", "commandstats").decode()
+    assert "# Commandstats\r\n" in stats
+    assert "cmdstat_set:calls=2,usec=" in stats
+    assert "cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0" in stats
+    assert ",rejected_calls=0,failed_calls=1" in stats.split("cmdstat_incr:")[1].split("\r\n")[0]
+    assert "cmdstat_ping" not in stats  # never called: not listed
+    assert "Commandstats" not in client.call("INFO").decode()  # not a default section
+    assert "Commandstats" in client.call("INFO", "all").decode()
+    client.call("CONFIG", "RESETSTAT")
+    assert "cmdstat_set" not in client.call("INFO", "commandstats").decode()

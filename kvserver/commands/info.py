@@ -51,15 +51,33 @@ def info(session: Session, args: list[bytes]) -> object:
     wanted = {arg.decode("latin-1").lower() for arg in args} or {"default"}
     if wanted & {"default", "all", "everything"}:
         wanted |= set(DEFAULT_SECTIONS)
+    if wanted & {"all", "everything"}:
+        wanted.add("commandstats")  # as Redis: not in the default sections
     state, now = session.server, session.now
     blocks = []
-    for section in DEFAULT_SECTIONS:
+    for section in _SECTIONS:  # Redis's order
         if section in wanted:
             lines = _SECTIONS[section](state, now)
             body = "".join(f"{key}:{value}\r\n" for key, value in lines)
             title = "CPU" if section == "cpu" else section.capitalize()
             blocks.append(f"# {title}\r\n{body}")
     return Verbatim("\r\n".join(blocks).encode())
+
+
+def _commandstats(state: ServerState, now: int) -> list[tuple[str, object]]:
+    lines = []
+    for name, (calls, nanoseconds, rejected, failed) in sorted(state.command_stats.items()):
+        if calls or rejected or failed:
+            usec = nanoseconds // 1000
+            per_call = usec / calls if calls else 0.0
+            lines.append(
+                (
+                    f"cmdstat_{name}",
+                    f"calls={calls},usec={usec},usec_per_call={per_call:.2f},"
+                    f"rejected_calls={rejected},failed_calls={failed}",
+                )
+            )
+    return lines
 
 
 def _server(state: ServerState, now: int) -> list[tuple[str, object]]:
@@ -204,6 +222,7 @@ _SECTIONS = {
     "replication": _replication,
     "cpu": _cpu,
     "modules": _modules,
+    "commandstats": _commandstats,  # between modules and cluster, as Redis
     "cluster": _cluster,
     "keyspace": _keyspace,
 }
