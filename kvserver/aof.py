@@ -104,10 +104,6 @@ class AppendOnlyFile:
             self._syncer = threading.Thread(target=self._fsync_every_second, name="kv-aof-fsync", daemon=True)
             self._syncer.start()
 
-    @property
-    def last_write_ok(self) -> bool:
-        return self.error is None
-
     def write(self, db_index: int, records: list[list[bytes]]) -> int:
         """Write ``records`` (effects done in database ``db_index``) to the log
         and return the offset ``sync_to`` must reach for them to be durable.

@@ -54,7 +54,7 @@ class Session:
         self.effects: list[list[bytes]] = []
         self.closing = False  # QUIT sets it: reply, then close
         self.id = client_id
-        self.loading = loading  # replaying the log (see keyspace._expire)
+        self.loading = loading  # replaying the log (see commands/keyspace.py)
         self.resp = 2  # RESP protocol version; HELLO 3 switches to RESP3
         # False until AUTH succeeds, when the server has a password.
         self.authenticated = server is None or not getattr(server.config, "requirepass", None)

@@ -197,14 +197,11 @@ def _expire(session: Session, args: list[bytes], name: str, base_ms: int, unit_m
         return 0
     if lt and current is not None and when >= current:
         return 0
-    # Redis deletes at once when the deadline is now or past. A replay must
-    # rebuild what the live server held, and a key exactly at its deadline
-    # is still live there (store.py), so replay deletes only strictly past.
-    # (server.load_log replays with "now" before every deadline, so there it
+    # Redis deletes at once when the deadline is now or past. (The replay,
+    # server.load_log, runs with "now" before every deadline, so there it
     # never deletes: a later record may extend this deadline, and load_log
     # drops what is past due once the whole log has run.)
-    already_expired = when < session.now if session.loading else when <= session.now
-    if already_expired:
+    if when <= session.now:
         db.delete(key)
         session.log(b"DEL", key)
     else:

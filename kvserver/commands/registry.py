@@ -27,8 +27,8 @@ class Command:
     arity: int
     write: bool  # mutates the keyspace: runs under the write lock, is logged
     # Which arguments are keys (Redis's first_key/last_key/step, 1-based over
-    # the full argument list; last -1 means "to the end"). The dispatcher
-    # uses them to undo a write whose log append failed.
+    # the full argument list; last -1 means "to the end"), for COMMAND INFO
+    # and COMMAND GETKEYS.
     first_key: int
     last_key: int
     key_step: int
