@@ -60,8 +60,7 @@ class Reactor:
         self._max_query_buffer = max_query_buffer
         self._keepalive = keepalive_seconds
         self._protected = protected  # refuse non-loopback peers (protected mode)
-        self.rejected_connections = 0  # turned away at max_clients or by protected mode
-        self._on_reject = on_reject
+        self._on_reject = on_reject  # counts a connection turned away (INFO)
         self.connections: set[Connection] = set()
         self._listeners = listeners
         self._calls: collections.deque = collections.deque()
@@ -210,7 +209,6 @@ class Reactor:
     def _reject(self, sock: socket.socket, protocol: WireProtocol, message: str) -> None:
         # As Redis: say why, then close. One non-blocking send; a client
         # that cannot take a few bytes does not get to hold the reactor.
-        self.rejected_connections += 1
         self._on_reject()
         try:
             sock.setblocking(False)
@@ -302,11 +300,17 @@ def _keepalive(sock: socket.socket, idle_seconds: int) -> None:
 
 
 def _is_loopback(peer: object) -> bool:
-    """True for a client on this machine (127.0.0.0/8, ::1, or IPv4-mapped)."""
+    """True for a client on this machine."""
     if not isinstance(peer, tuple):
         return True  # a Unix socket: local by definition
+    return is_loopback_host(peer[0])
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback; False for any
+    other address, and for a host name (it may be reachable from outside)."""
     try:
-        address = ipaddress.ip_address(peer[0])
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
     mapped = getattr(address, "ipv4_mapped", None)

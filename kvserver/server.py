@@ -16,7 +16,6 @@ damaged, the constructor raises ``AofError`` and nothing listens.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import socket
@@ -30,7 +29,7 @@ from kvserver.connection import Connection, serve
 from kvserver.dispatch import Dispatcher
 from kvserver.pool import WorkerPool
 from kvserver.protocol.wire import RESP, TEXT
-from kvserver.reactor import Reactor
+from kvserver.reactor import Reactor, is_loopback_host
 from kvserver.rewrite import AofRewriter
 from kvserver.session import Session
 from kvserver.state import ServerState
@@ -75,13 +74,7 @@ def _listen_all(hosts: list[str], port: int, protocol) -> list:
 
 def _all_loopback(bind: str) -> bool:
     # Protected mode matters only when something beyond loopback can connect.
-    for host in bind.split():
-        try:
-            if not ipaddress.ip_address(host).is_loopback:
-                return False
-        except ValueError:  # a host name: assume it may be reachable
-            return False
-    return True
+    return all(is_loopback_host(host) for host in bind.split())
 
 
 def load_log(keyspace: Keyspace, path: str) -> ReplayResult:
@@ -145,7 +138,7 @@ class Server:
             max_query_buffer=config.max_query_buffer_bytes,
             keepalive_seconds=config.tcp_keepalive_seconds,
             protected=config.protected_mode and not config.requirepass and not _all_loopback(config.bind),
-            on_reject=self._count_rejected,
+            on_reject=self.state.count_rejected,
         )
         self.state.worker_threads = lambda: self.pool.size
         self.state.command_stats = self.dispatcher.command_stats
@@ -203,9 +196,6 @@ class Server:
             self.reactor.run()
         finally:
             self._close()
-
-    def _count_rejected(self) -> None:
-        self.state.rejected_connections += 1
 
     def _reap_idle(self) -> None:
         # Like Redis's clientsCron: look for idle clients a few times per

@@ -51,6 +51,10 @@ class ServerState:
         with self.clients_lock:
             self.clients.pop(session.id, None)
 
+    def count_rejected(self) -> None:
+        """A connection was turned away (maxclients, protected mode)."""
+        self.rejected_connections += 1
+
     def uptime_seconds(self) -> int:
         return int(time.time() - self.started_at)
 
@@ -64,6 +68,7 @@ class ServerState:
         """CONFIG RESETSTAT: zero the counters INFO's stats section shows."""
         self.total_connections_received = 0
         self.total_commands_processed = 0
+        self.rejected_connections = 0
         for stats in self.command_stats.values():
             stats[:] = [0, 0, 0, 0]
 

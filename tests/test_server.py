@@ -283,7 +283,7 @@ def test_past_maxclients_new_connections_are_told_and_closed(start_server):
     resp = socket.create_connection(("127.0.0.1", server.resp_port), timeout=REPLY_TIMEOUT_S)
     assert resp.recv(100) == b"-ERR max number of clients reached\r\n"
     assert first.call("PING") == b"PONG" and second.call("PING") == b"PONG"
-    assert server.server.reactor.rejected_connections == 2
+    assert server.server.state.rejected_connections == 2
     first.close()
     _wait_for(lambda: len(server.server.reactor.connections) == 1)
     assert server.client().call("PING") == b"PONG"  # room again
