@@ -113,13 +113,18 @@ class AppendOnlyFile:
         """
         if self.error is not None:
             self._recover()
-        chunks = []
-        if db_index != self._selected_db:
-            chunks.append(encode_command([b"SELECT", b"%d" % db_index]))
-        chunks.extend(encode_command(record) for record in records)
-        data = b"".join(chunks)
+        if db_index == self._selected_db and len(records) == 1:
+            data = encode_command(records[0])  # nearly every write: one record
+        else:
+            chunks = []
+            if db_index != self._selected_db:
+                chunks.append(encode_command([b"SELECT", b"%d" % db_index]))
+            chunks.extend([encode_command(record) for record in records])
+            data = b"".join(chunks)
         try:
-            self._write_all(data)
+            written = os.write(self._fd, data)
+            if written != len(data):  # a short write: the disk is filling up
+                self._write_all(memoryview(data)[written:])
         except OSError as exc:
             self._cut_back()
             self.error = exc.strerror or str(exc)
@@ -189,8 +194,7 @@ class AppendOnlyFile:
         log.warning("the append only file %s can be written again", self.path)
         self.error = None
 
-    def _write_all(self, data: bytes) -> None:
-        view = memoryview(data)
+    def _write_all(self, view: memoryview) -> None:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
