@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, ProtocolError
 from kvserver.protocol import NEED_DATA, OK, SetReply, Status
+from kvserver.protocol import resp
 from kvserver.protocol.resp import (
     MAX_BULK_BYTES,
     MAX_MULTIBULK_COUNT,
@@ -30,7 +31,24 @@ UNBALANCED = "ERR Protocol error: unbalanced quotes in request"
 TOO_BIG_INLINE = "ERR Protocol error: too big inline request"
 PROTOCOL_PREFIX = "ERR Protocol error: "
 
-PROPERTY = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The autouse fixture below is function-scoped but the same for every example.
+PROPERTY = settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.fixture(autouse=True, params=["hiredis", "python"])
+def parser_kind(request, monkeypatch) -> str:
+    """Every test here runs twice: with hiredis finding whole arrays (when
+    installed) and with the Python parser alone. Both must give the same
+    requests and the same errors."""
+    if request.param == "hiredis" and resp.hiredis is None:
+        pytest.skip("hiredis is not installed (pip install hiredis, or make install)")
+    if request.param == "python":
+        monkeypatch.setattr(resp, "hiredis", None)
+    return request.param
 
 
 def feed_in_pieces(data: bytes, cuts: list[int], **kwargs: object) -> tuple[list[object], bool]:
@@ -406,6 +424,56 @@ def test_bulk_not_followed_by_crlf_byte_by_byte() -> None:
     parser.feed(data[-1:])
     with pytest.raises(ProtocolError):
         parser.next_request()
+
+
+# Whole frames that hiredis's reader returns a value for but Redis refuses:
+# each must get the Python parser's (Redis's) error in either mode.
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (b"*1\r\n+PING\r\n", "expected '$', got '+'"),
+        (b"*1\r\n:5\r\n", "expected '$', got ':'"),
+        (b"*1\r\n-ERR x\r\n", "expected '$', got '-'"),
+        (b"*1\r\n*1\r\n$1\r\na\r\n", "expected '$', got '*'"),
+        (b"*1\r\n$-1\r\n", "invalid bulk length"),
+        (b"*1\r\n#t\r\n", "expected '$', got '#'"),
+        (b"*1\r\n_\r\n", "expected '$', got '_'"),
+        (b"*1\r\n,1.5\r\n", "expected '$', got ','"),
+        (b"*1\r\n%1\r\n$1\r\na\r\n$1\r\nb\r\n", "expected '$', got '%'"),
+        (b"*1\r\n|1\r\n+a\r\n+b\r\n$4\r\nPING\r\n", "expected '$', got '|'"),
+        (b"*1\r\n$4\r\nPINGXY*1\r\n$4\r\nPING\r\n", "bulk string not terminated by CRLF"),
+        (b"*2\r\n$3\r\nGET\r\n$1\r\nk\n\n", "bulk string not terminated by CRLF"),
+    ],
+)
+def test_what_hiredis_would_take_gets_redis_errors(frame: bytes, message: str) -> None:
+    for prefix in (b"", b"*1\r\n$4\r\nPING\r\n"):
+        parser = RespParser()
+        parser.feed(prefix + frame)
+        if prefix:
+            assert parser.next_request() == [b"PING"]
+        with pytest.raises(ProtocolError) as info:
+            parser.next_request()
+        assert info.value.message == PROTOCOL_PREFIX + message
+
+
+def test_hiredis_finds_whole_arrays(parser_kind: str, monkeypatch) -> None:
+    """With hiredis installed, the Python array parser never runs for
+    canonical arrays already in the buffer (else the fast path is dead)."""
+    if parser_kind != "hiredis":
+        pytest.skip("about the hiredis path")
+    parser = RespParser()
+    parser.feed(b"*1\r\n$4\r\nPI")  # a partial frame: the Python parser's
+    assert parser.next_request() is NEED_DATA
+    parser.feed(b"NG\r\n")
+    assert parser.next_request() == [b"PING"]
+
+    def refuse(self) -> bool:
+        raise AssertionError("the Python array parser ran")
+
+    monkeypatch.setattr(RespParser, "_start_array", refuse)
+    parser.feed(STREAM * 3)
+    assert drain(parser) == RECORDS * 3
+    assert parser.consumed == len(b"*1\r\n$4\r\nPING\r\n") + 3 * len(STREAM)
 
 
 def test_bulk_shorter_than_declared_waits_for_more() -> None:
