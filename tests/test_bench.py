@@ -449,3 +449,29 @@ def test_make_bench_runs_compare_with_bench_args():
     )
     assert result.returncode == 0
     assert re.search(r"python bench/compare\.py --quick$", result.stdout, re.M), result.stdout
+
+
+# -- bench/floor.py: the design's skeletons -----------------------------------------------
+
+
+@pytest.mark.parametrize("design", ["handoff", "single"])
+def test_floor_skeleton_answers_every_pipelined_ping(design):
+    """The skeletons that bound what the design can reach (bench/floor.py)
+    must answer one +PONG per PING however the requests are split, or the
+    figures they give are not of the same work."""
+    from kvbench import floor
+
+    skeleton = floor.Skeleton(design)
+    try:
+        requests = b"*1\r\n$4\r\nPING\r\n" * 100
+        with socket.create_connection(("127.0.0.1", skeleton.port), timeout=10) as sock:
+            for start in range(0, len(requests), 7):  # splits inside requests and line ends
+                sock.sendall(requests[start : start + 7])
+            received = b""
+            while len(received) < 100 * len(floor.PONG):
+                chunk = sock.recv(65536)
+                assert chunk, f"closed after {received!r}"
+                received += chunk
+        assert received == floor.PONG * 100
+    finally:
+        skeleton.stop()
