@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from kvserver import __version__
+from kvserver import __version__, configfile
 from kvserver.aof import FSYNC_POLICIES
 from kvserver.config import (
     DEFAULT_AOF_PATH,
@@ -18,8 +18,14 @@ from kvserver.config import (
     DEFAULT_RESP_PORT,
     MAX_CLIENTS,
     MAX_INLINE_BYTES,
+    SLOWLOG_LOG_SLOWER_THAN,
+    SLOWLOG_MAX_LEN,
     TCP_KEEPALIVE_SECONDS,
+    CLIENT_OUTPUT_HARD_LIMIT_BYTES,
+    CLIENT_OUTPUT_SOFT_LIMIT_BYTES,
+    CLIENT_OUTPUT_SOFT_LIMIT_SECONDS,
     Config,
+    parse_output_buffer_limits,
 )
 from kvserver.errors import AofError
 
@@ -33,6 +39,25 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 # threads hold the GIL only briefly (they block on sockets and locks), so
 # the longer interval costs latency only behind a long pure-Python command.
 GIL_SWITCH_INTERVAL_S = 0.05
+
+# client-output-buffer-limit's default, in Redis's syntax (config.py says why).
+DEFAULT_OUTPUT_LIMIT = "normal %dmb %dmb %d" % (
+    CLIENT_OUTPUT_HARD_LIMIT_BYTES // (1024 * 1024),
+    CLIENT_OUTPUT_SOFT_LIMIT_BYTES // (1024 * 1024),
+    CLIENT_OUTPUT_SOFT_LIMIT_SECONDS,
+)
+
+
+def _output_limit(value: str) -> tuple[int, int, int]:
+    """--client-output-buffer-limit: the normal class's (hard, soft, seconds)."""
+    try:
+        limits = parse_output_buffer_limits(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if "normal" not in limits:
+        raise click.BadParameter("give the limits of the 'normal' class: kvserver has no other clients")
+    return limits["normal"]
+
 
 # File descriptors beyond the clients' that the server needs (the log, the
 # listeners, the wake-up pair, ...): Redis's CONFIG_MIN_RESERVED_FDS.
@@ -121,6 +146,16 @@ WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
     help="Probe silent clients after this long, to find dead peers (0: off).",
 )
 @click.option(
+    "--client-output-buffer-limit",
+    "output_limit",
+    default=DEFAULT_OUTPUT_LIMIT,
+    show_default=True,
+    callback=lambda ctx, param, value: _output_limit(value),
+    metavar="'normal HARD SOFT SECONDS'",
+    help="Disconnect a client whose unread replies pass HARD bytes, or stay over SOFT "
+    "for SECONDS (Redis's syntax and units; 0: no limit).",
+)
+@click.option(
     "--cpu-affinity",
     type=click.Choice(["one", "all"]),
     default="one",
@@ -135,7 +170,35 @@ WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
     help="Use Linux's SCHED_BATCH policy, so that waking a worker does not "
     "preempt the thread that woke it.",
 )
+@click.option(
+    "--slowlog-log-slower-than",
+    type=click.IntRange(min=-1),
+    default=SLOWLOG_LOG_SLOWER_THAN,
+    show_default=True,
+    metavar="MICROSECONDS",
+    help="SLOWLOG keeps commands that ran this long (0: every command; -1: none).",
+)
+@click.option(
+    "--slowlog-max-len",
+    type=click.IntRange(min=0),
+    default=SLOWLOG_MAX_LEN,
+    show_default=True,
+    metavar="ENTRIES",
+    help="How many SLOWLOG entries are kept.",
+)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    envvar="KVSERVER_CONFIG",
+    show_envvar=True,
+    is_eager=True,  # read first: the file's settings become the others' defaults
+    callback=configfile.load,
+    metavar="FILE",
+    help="Read settings from a Redis-style file ('maxclients 100' per line; the "
+    "options' names, plus port and aof-path). Options given here override it.",
+)
 @click.version_option(__version__, prog_name="kvserver")
 def kvserver_main(
     port: int,
@@ -151,9 +214,13 @@ def kvserver_main(
     timeout_seconds: float,
     maxclients: int,
     tcp_keepalive: int,
+    output_limit: tuple[int, int, int],
     cpu_affinity: str,
     sched_batch: bool,
+    slowlog_log_slower_than: int,
+    slowlog_max_len: int,
     log_level: str,
+    config_file: str | None,
 ) -> None:
     """Start the key-value server.
 
@@ -165,6 +232,9 @@ def kvserver_main(
 
     Stop with Ctrl-C or SIGTERM: the server finishes the commands it has,
     flushes and closes the log, and exits 0.
+
+    --config FILE reads settings from a Redis-style file (see
+    kvserver/configfile.py), for instance to keep requirepass out of ps.
     """
     logging.basicConfig(
         level=log_level.upper(),
@@ -172,6 +242,8 @@ def kvserver_main(
         datefmt="%Y-%m-%d %H:%M:%S",
         stream=sys.stderr,
     )
+    for warning in click.get_current_context().meta.get(configfile.WARNINGS, ()):
+        logging.getLogger(__name__).warning("%s", warning)
     config = Config(
         port=port,
         resp_port=None if no_resp else resp_port,
@@ -185,6 +257,10 @@ def kvserver_main(
         timeout_seconds=timeout_seconds,
         maxmemory=maxmemory,
         tcp_keepalive_seconds=tcp_keepalive,
+        client_output_buffer_limit=output_limit,
+        slowlog_log_slower_than=slowlog_log_slower_than,
+        slowlog_max_len=slowlog_max_len,
+        config_file=config_file or "",
     )
     raise_open_file_limit(maxclients + RESERVED_FDS)
     # Before any thread starts: threads inherit both settings.

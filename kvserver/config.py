@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 DEFAULT_PORT = 6379  # Redis's port, as mini_redis used
 DEFAULT_RESP_PORT = 6380  # the RESP port beside it, for Redis's own tools
@@ -38,6 +39,33 @@ TCP_KEEPALIVE_SECONDS = 300
 # thousands of parked threads behind.
 MAX_IDLE_WORKERS = 64
 
+# Redis's client-output-buffer-limit, for pending output: replies produced
+# for a client but not yet taken by its socket (the kernel's buffer full:
+# the client is not reading). Redis's default for normal clients is none
+# (0 0 0): a request/reply client's output is bounded by what it asks. But
+# a client that pipelines big GETs and never reads would then hold its
+# worker, and its replies, forever; issue 7 wants it disconnected. So
+# kvserver applies Redis's own limits for pubsub clients (those sent output
+# they may not be reading) to every client, MONITOR ones included:
+# - hard: a client more than 32 MiB behind that asks for more (or, for a
+#   monitor, is sent more) is disconnected at once. A single reply bigger
+#   than that still goes out to a client that reads it;
+# - soft: one that stays 8 MiB or more behind for over 60 seconds is
+#   disconnected (a slow reader that keeps up never is).
+# `CONFIG SET client-output-buffer-limit "normal <hard> <soft> <seconds>"`
+# changes them live; 0 turns a limit off. With no hard limit the worker does
+# not run ahead of a client more than the soft limit (or, with neither, a
+# batch): it waits for the client, so memory stays bounded. With both off,
+# a client that never reads is held, never disconnected (Redis's 0 0 0
+# would buffer all it asked for instead).
+CLIENT_OUTPUT_HARD_LIMIT_BYTES = 32 * 1024 * 1024
+CLIENT_OUTPUT_SOFT_LIMIT_BYTES = 8 * 1024 * 1024
+CLIENT_OUTPUT_SOFT_LIMIT_SECONDS = 60
+# Redis's defaults for its other two classes, which kvserver has no clients
+# of: shown by CONFIG GET, and settable, but never applied.
+REPLICA_OUTPUT_BUFFER_LIMIT = (256 * 1024 * 1024, 64 * 1024 * 1024, 60)
+PUBSUB_OUTPUT_BUFFER_LIMIT = (32 * 1024 * 1024, 8 * 1024 * 1024, 60)
+
 # Grace period on shutdown for connections to finish the commands they sent.
 SHUTDOWN_GRACE_SECONDS = 5.0
 
@@ -48,6 +76,11 @@ EXPIRE_CYCLE_SECONDS = 0.1
 EXPIRE_BATCH_KEYS = 20
 EXPIRE_REPEAT_RATIO = 0.25  # go on while more than 25% of a batch had expired
 EXPIRE_BUDGET_SECONDS = 0.005
+
+# Redis's slow log defaults: keep the last 128 commands that took 10 ms or
+# more (a command that long stalls its client; most take microseconds).
+SLOWLOG_LOG_SLOWER_THAN = 10_000  # microseconds; negative: off; 0: every command
+SLOWLOG_MAX_LEN = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,3 +114,49 @@ class Config:
     # and is over the minimum size; Redis's defaults (see rewrite.py).
     auto_aof_rewrite_percentage: int = 100
     auto_aof_rewrite_min_size: int = 64 * 1024 * 1024
+    # client-output-buffer-limit for normal clients (hard bytes, soft bytes,
+    # soft seconds; 0 turns one off); see CLIENT_OUTPUT_HARD_LIMIT_BYTES.
+    client_output_buffer_limit: tuple[int, int, int] = (
+        CLIENT_OUTPUT_HARD_LIMIT_BYTES,
+        CLIENT_OUTPUT_SOFT_LIMIT_BYTES,
+        CLIENT_OUTPUT_SOFT_LIMIT_SECONDS,
+    )
+    # SLOWLOG (stats.py); CONFIG SET changes both while running.
+    slowlog_log_slower_than: int = SLOWLOG_LOG_SLOWER_THAN
+    slowlog_max_len: int = SLOWLOG_MAX_LEN
+    # The --config file the settings came from ("" if none), for INFO and
+    # the start-up banner.
+    config_file: str = ""
+
+
+# -- client-output-buffer-limit's value ----------------------------------------
+
+_OBUF_CLASSES = {"normal": "normal", "slave": "slave", "replica": "slave", "pubsub": "pubsub"}
+_OBUF_MEMORY = re.compile(r"(\d+)(b|k|kb|m|mb|g|gb)?\Z", re.IGNORECASE)  # Redis's memtoull
+_OBUF_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+
+
+def parse_output_buffer_limits(text: str) -> dict[str, tuple[int, int, int]]:
+    """Redis's client-output-buffer-limit value, ``<class> <hard> <soft>
+    <soft seconds>`` once or more (``normal 32mb 8mb 60``), as ``{class:
+    (hard, soft, seconds)}`` with ``replica`` spelt ``slave``, as Redis
+    reports it. Raises ValueError with Redis 7.0's reason, word for word.
+    """
+    fields = text.split(" ") if text else []  # single spaces, as Redis splits it
+    if len(fields) % 4:
+        raise ValueError("Wrong number of arguments in buffer limit configuration.")
+    limits = {}
+    for i in range(0, len(fields), 4):
+        name, hard, soft, seconds = fields[i : i + 4]
+        kind = _OBUF_CLASSES.get(name.lower())
+        if kind is None:
+            raise ValueError("Invalid client class specified in buffer limit configuration.")
+        hard_match, soft_match = _OBUF_MEMORY.match(hard), _OBUF_MEMORY.match(soft)
+        if not (hard_match and soft_match and re.fullmatch(r"[+-]?\d+", seconds)) or int(seconds) < 0:
+            raise ValueError("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
+        limits[kind] = (
+            int(hard_match.group(1)) * _OBUF_UNITS[(hard_match.group(2) or "").lower()],
+            int(soft_match.group(1)) * _OBUF_UNITS[(soft_match.group(2) or "").lower()],
+            (int(seconds) + 2**31) % 2**32 - 2**31,  # Redis keeps it in a C int
+        )
+    return limits

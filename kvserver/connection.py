@@ -16,6 +16,19 @@ Who owns what (the rules that make two threads per connection safe):
   lost.
 * End of input is a marker on ``inbox`` (``EOF``), after the last request, so
   the worker answers everything a client sent before it hung up.
+
+Pending output (Redis's client output buffer): what the kernel does not
+take at once stays on ``pending``, the worker's alone; it never blocks in a
+send. While a client is behind, the worker goes on running what it sent
+(its replies join ``pending``) and, with nothing to run, waits for a
+wake-up: new requests, or the reactor saying the socket has room again
+(``watch_writable``). Past the limits of Redis's client-output-buffer-limit
+(config.py) the client is disconnected. A reply the kernel takes whole, the
+usual case, costs one ``send`` and nothing else.
+
+MONITOR: the worker of a monitoring client switches to ``_serve_monitor``.
+Other threads push its feed lines with ``feed`` (an append and a wake-up,
+never a send), and its worker sends them, subject to the same limits.
 """
 
 from __future__ import annotations
@@ -23,13 +36,20 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
-import select
 import socket
 import threading
 import time
 
+from kvserver import errors
+from kvserver.commands import COMMANDS
+from kvserver.commands.connection import client_line
+from kvserver.config import (
+    CLIENT_OUTPUT_HARD_LIMIT_BYTES,
+    CLIENT_OUTPUT_SOFT_LIMIT_BYTES,
+    CLIENT_OUTPUT_SOFT_LIMIT_SECONDS,
+)
 from kvserver.dispatch import Dispatcher
-from kvserver.errors import ProtocolError
+from kvserver.errors import CommandError, ProtocolError
 from kvserver.protocol.text import InvalidRequest
 from kvserver.protocol.wire import WireProtocol
 from kvserver.session import Session
@@ -42,8 +62,28 @@ EOF = object()  # on inbox: the client sent no more (or the server is stopping)
 # run: a client that pipelines big GETs and never reads makes the worker
 # hold one such batch, not the replies to everything it queued (256 GETs
 # of 1 MiB grew the server by ~500 MB before; tests/test_resilience.py).
+# Once the client is behind, the batches pile up on ``pending`` instead, up
+# to the output limits (config.CLIENT_OUTPUT_HARD_LIMIT_BYTES).
 REPLY_BATCH_BYTES = 64 * 1024
 
+# Pending output goes out in one sendmsg of up to this many chunks, so a
+# monitor's many short lines cost one system call, not one each (Linux's
+# IOV_MAX is 1024).
+SEND_CHUNKS = 256
+
+# Lines fed to a monitor that its worker has not taken yet. Its worker
+# takes them at once, unless it is waiting for a client that does not read
+# with no hard limit set: past this many, the monitor is disconnected
+# rather than let them pile up (about 10 MB of typical lines).
+MONITOR_BACKLOG_LINES = 100_000
+
+# The limits a connection obeys until the server gives it the live ones
+# (ServerState.client_output_buffer_limits, which CONFIG SET changes).
+DEFAULT_LIMITS = {
+    "normal": (CLIENT_OUTPUT_HARD_LIMIT_BYTES, CLIENT_OUTPUT_SOFT_LIMIT_BYTES, CLIENT_OUTPUT_SOFT_LIMIT_SECONDS)
+}
+
+_clock = time.monotonic  # for the soft limit's seconds
 _ids = itertools.count(1)
 
 
@@ -58,14 +98,30 @@ class Connection:
         "inbox",
         "_signal",
         "reading",
+        "writing",
         "paused",
         "eof",
         "closed",
         "last_read",
-        "_poller",
+        "pending",
+        "pending_bytes",
+        "soft_since",
+        "write_watched",
+        "watch_writable",
+        "limits",
+        "killed",
+        "over_limit",
+        "monitor_lines",
     )
 
-    def __init__(self, sock: socket.socket, peer: object, protocol: WireProtocol, max_line: int) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        peer: object,
+        protocol: WireProtocol,
+        max_line: int,
+        watch_writable=lambda conn: None,
+    ) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.peer = peer
@@ -77,17 +133,29 @@ class Connection:
         self._signal.acquire()  # locked = nothing to do
         # Reactor-side state (only the reactor thread changes these):
         self.reading = False  # registered with the selector for reading
+        self.writing = False  # registered for writing: the worker waits for room
         self.paused = False  # reading stopped because inbox is full
         self.eof = False  # no more input will be read
         self.closed = False
         self.last_read = time.monotonic()  # for the idle timeout (reactor)
-        self._poller: select.poll | None = None  # the worker's, for a full send buffer
+        # Worker-side output state (see the module docstring):
+        self.pending: collections.deque = collections.deque()  # chunks the kernel has not taken
+        self.pending_bytes = 0
+        self.soft_since = 0.0  # when pending went over the soft limit (_clock); 0: it is not
+        # Set by the worker when it asks the reactor for a wake-up once the
+        # socket has room; cleared by the reactor just before that wake-up.
+        self.write_watched = False
+        self.watch_writable = watch_writable  # (conn) -> None, any thread: the reactor's
+        self.limits = DEFAULT_LIMITS  # class -> (hard, soft, seconds); "normal" applies
+        self.killed = False  # end now, sending nothing more (CLIENT KILL, limits, peer gone)
+        self.over_limit = False  # killed for passing the output limits
+        self.monitor_lines: collections.deque | None = None  # MONITOR's feed, while monitoring
 
     def __repr__(self) -> str:
         return f"<Connection id={self.id} peer={self.peer} {self.protocol.name}>"
 
     def wake(self) -> None:
-        """Tell the worker there is something on ``inbox`` (any thread)."""
+        """Tell the worker there is something to do (any thread)."""
         try:
             self._signal.release()
         except RuntimeError:
@@ -97,30 +165,116 @@ class Connection:
         """Block the worker until ``wake`` has been called since the last wait."""
         self._signal.acquire()
 
-    def send_all(self, data: bytes) -> bool:
-        """Send everything (worker thread). False if the peer is gone."""
-        sock = self.sock
-        view = memoryview(data)
-        while view:
+    def feed(self, line: object) -> None:
+        """Queue a MONITOR line (a reply value) for this client. Any thread;
+        never blocks: the worker sends it, within the output limits."""
+        lines = self.monitor_lines
+        if lines is not None:
+            if len(lines) >= MONITOR_BACKLOG_LINES:  # its worker is not taking them
+                self.over_limit = True
+                _kill(self)
+                return
+            lines.append(line)
+            self.wake()
+
+    # -- output (worker thread) ----------------------------------------------------
+
+    def write(self, data: bytes) -> bool:
+        """Send ``data``, keeping on ``pending`` whatever the kernel does not
+        take. False if the connection must end: the peer is gone, or the
+        client is past its output limits (``over_limit``)."""
+        if not self.pending_bytes:  # the usual case: one send, taken whole
             try:
-                sent = sock.send(view)
+                sent = self.sock.send(data)
             except BlockingIOError:
-                self._wait_writable()
-                continue
+                sent = 0
             except OSError as exc:
                 log.debug("%r: send failed: %s", self, exc)
+                self.killed = True
                 return False
-            view = view[sent:]
+            if sent == len(data):
+                return True
+            self.pending.append(memoryview(data)[sent:] if sent else data)
+            self.pending_bytes = len(data) - sent
+            ok = self._behind()
+        else:
+            hard = self.limits["normal"][0]
+            if hard and self.pending_bytes >= hard:
+                # Behind by the hard limit and producing more: Redis's
+                # "closed ASAP for overcoming of output buffer limits".
+                self.killed = self.over_limit = True
+                return False
+            self.pending.append(data)
+            self.pending_bytes += len(data)
+            ok = self.flush()
+        hard, soft, _ = self.limits["normal"]
+        if not hard:
+            # No hard limit: rather than run ahead without bound, wait for
+            # the client (back-pressure), once it is behind by the soft
+            # limit (whose clock runs meanwhile) or, with none, at all.
+            while ok and self.pending_bytes and self.pending_bytes >= soft:
+                ok = self.wait_for_room()
+        return ok
+
+    def flush(self) -> bool:
+        """Send what the kernel takes of ``pending``; False as for ``write``."""
+        pending = self.pending
+        sock = self.sock
+        while pending:
+            try:
+                if len(pending) == 1:
+                    sent = sock.send(pending[0])
+                else:
+                    sent = sock.sendmsg(list(itertools.islice(pending, SEND_CHUNKS)))
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                log.debug("%r: send failed: %s", self, exc)
+                self.killed = True
+                return False
+            self.pending_bytes -= sent
+            while sent:
+                head = pending[0]
+                if sent < len(head):
+                    pending[0] = memoryview(head)[sent:]
+                    break
+                sent -= len(head)
+                pending.popleft()
+        return self._behind()
+
+    def _behind(self) -> bool:
+        """After a send: check the soft limit and, if output is still
+        pending, have the reactor wake the worker once there is room."""
+        if not self.pending_bytes:
+            self.soft_since = 0.0
+            return True
+        _, soft, seconds = self.limits["normal"]
+        if soft and self.pending_bytes >= soft:
+            now = _clock()
+            if not self.soft_since:
+                self.soft_since = now
+            elif now - self.soft_since > seconds:
+                self.killed = self.over_limit = True
+                return False
+        else:
+            self.soft_since = 0.0
+        if not self.write_watched:
+            self.write_watched = True
+            self.watch_writable(self)
         return True
 
-    def _wait_writable(self) -> None:
-        # The socket is non-blocking because the reactor shares it; when the
-        # kernel's send buffer is full this worker waits for room on its own
-        # (it has nothing else to do). Shutdown of the socket ends the wait.
-        if self._poller is None:
-            self._poller = select.poll()
-            self._poller.register(self.fd, select.POLLOUT)
-        self._poller.poll()
+    def wait_for_room(self) -> bool:
+        """With output pending and nothing to run: wait for the socket to
+        have room, for a request, or for the soft limit's time to be up;
+        then send what fits. False as for ``write``, or if killed."""
+        timeout = -1.0
+        if self.soft_since:
+            seconds = self.limits["normal"][2]
+            timeout = max(0.0, self.soft_since + seconds - _clock()) + 0.001  # just past it
+        self._signal.acquire(timeout=timeout)
+        if self.killed:
+            return False
+        return self.flush()
 
 
 def _address(addr: object) -> str:
@@ -132,7 +286,9 @@ def _address(addr: object) -> str:
 def _kill(conn: Connection) -> None:
     """End ``conn`` from any thread (CLIENT KILL): its worker finds EOF
     before anything still queued, drops the rest, and hands the socket
-    back to the reactor to close, as for a client that hung up."""
+    back to the reactor to close, as for a client that hung up; output
+    still pending is dropped too."""
+    conn.killed = True
     conn.inbox.appendleft(EOF)
     conn.wake()
 
@@ -150,47 +306,164 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
     session = Session(dispatcher.keyspace, conn.id, server=state, peer=_address(conn.peer), local=local)
     session.fd = conn.fd
     session.kill = lambda: _kill(conn)
+    conn.limits = getattr(state, "client_output_buffer_limits", DEFAULT_LIMITS)
+    state.add_client(session)
+    try:
+        if conn.protocol.greeting and not conn.write(conn.protocol.greeting):
+            return
+        while _serve_requests(conn, session, dispatcher, state, request_resume):
+            if not _serve_monitor(conn, session, dispatcher, state, request_resume):
+                break
+        # What is still pending goes out before the close: QUIT's reply, the
+        # answers to a client that half-closed. The limits still apply.
+        while conn.pending_bytes and not conn.killed and conn.wait_for_room():
+            pass
+    finally:
+        if conn.monitor_lines is not None:
+            _remove_monitor(dispatcher, conn)
+        if conn.over_limit:
+            state.client_output_buffer_limit_disconnections += 1
+            log.warning(
+                "Client %s scheduled to be closed ASAP for overcoming of output buffer limits.",
+                client_line(session, int(time.time() * 1000)).decode("utf-8", "replace"),
+            )
+        state.remove_client(session)
+        request_close(conn)
+
+
+def _serve_requests(conn: Connection, session: Session, dispatcher: Dispatcher, state, request_resume) -> bool:
+    """Run the client's requests until it is done; True if it asked for
+    MONITOR (the caller switches to ``_serve_monitor``)."""
+    execute = dispatcher.execute
+    encode = conn.protocol.encode_reply
+    inbox = conn.inbox
+    done = False
+    while not done:
+        if not inbox:
+            if conn.pending_bytes:  # behind: wait for room or for more to run
+                if not conn.wait_for_room():
+                    return False
+                continue
+            conn.wait()
+        out = []
+        size = 0
+        while inbox:
+            item = inbox.popleft()
+            if type(item) is list:
+                reply = encode(execute(session, item), session.resp)
+                out.append(reply)
+                if session.closing:  # QUIT, or MONITOR
+                    done = True
+                    break
+                size += len(reply)
+                if size >= REPLY_BATCH_BYTES:
+                    break  # send these first; the rest of inbox waits its turn
+            elif item is EOF:
+                done = True
+                break
+            elif type(item) is InvalidRequest:
+                out.append(encode(item.error, session.resp))
+            else:  # a ProtocolError: answer it, then hang up
+                assert isinstance(item, ProtocolError), item
+                log.debug("%r: %s", conn, item.message)
+                out.append(encode(item, session.resp))
+                done = True
+                break
+        if done and session.monitoring:
+            _add_monitor(dispatcher, conn)  # before its +OK, as Redis: no line missed
+        if out:
+            state.total_commands_processed += len(out)
+            if not conn.write(b"".join(out)):
+                return False
+        if conn.paused and not done and not inbox:
+            request_resume(conn)
+    if session.monitoring and not conn.killed:
+        session.closing = False  # MONITOR used it to end the loop above
+        return True
+    return False
+
+
+# -- MONITOR ---------------------------------------------------------------------
+
+# Guards changes to a dispatcher's ``monitors`` tuple. The tuple is replaced,
+# never changed in place, so the threads feeding it read it without a lock.
+_monitors_lock = threading.Lock()
+
+
+def _add_monitor(dispatcher: Dispatcher, conn: Connection) -> None:
+    conn.monitor_lines = collections.deque()
+    with _monitors_lock:
+        dispatcher.monitors = (*dispatcher.monitors, conn)
+
+
+def _remove_monitor(dispatcher: Dispatcher, conn: Connection) -> None:
+    with _monitors_lock:
+        dispatcher.monitors = tuple(m for m in dispatcher.monitors if m is not conn)
+    conn.monitor_lines = None
+
+
+def _touches_keyspace(cmd) -> bool:
+    # Redis's test for a replica's commands (a monitor is flagged as one):
+    # anything that reads or writes keys.
+    return cmd.write or bool(cmd.first_key) or "readonly" in cmd.flags
+
+
+def _serve_monitor(conn: Connection, session: Session, dispatcher: Dispatcher, state, request_resume) -> bool:
+    """A MONITOR client's loop: send it a line for each command the server
+    runs, and answer what it may still send, as Redis 7 does: commands
+    that touch keys are refused, MONITOR again gets no reply, RESET
+    (back to a normal client: returns True) and QUIT end it."""
     encode = conn.protocol.encode_reply
     execute = dispatcher.execute
     inbox = conn.inbox
-    state.add_client(session)
-    try:
-        if conn.protocol.greeting and not conn.send_all(conn.protocol.greeting):
-            return
-        done = False
-        while not done:
-            if not inbox:
-                conn.wait()
-            out = []
-            size = 0
-            while inbox:
-                item = inbox.popleft()
-                if type(item) is list:
-                    reply = encode(execute(session, item), session.resp)
-                    out.append(reply)
-                    if session.closing:
-                        done = True
-                        break
-                    size += len(reply)
-                    if size >= REPLY_BATCH_BYTES:
-                        break  # send these first; the rest of inbox waits its turn
-                elif item is EOF:
-                    done = True
-                    break
-                elif type(item) is InvalidRequest:
-                    out.append(encode(item.error, session.resp))
-                else:  # a ProtocolError: answer it, then hang up
-                    assert isinstance(item, ProtocolError), item
-                    log.debug("%r: %s", conn, item.message)
-                    out.append(encode(item, session.resp))
-                    done = True
-                    break
-            if out:
-                state.total_commands_processed += len(out)
-                if not conn.send_all(b"".join(out)):
-                    break
-            if conn.paused and not done and not inbox:
-                request_resume(conn)
-    finally:
-        state.remove_client(session)
-        request_close(conn)
+    lines = conn.monitor_lines  # _serve_requests made it a monitor
+    refused = CommandError(errors.REPLICA_KEYSPACE)
+    while True:
+        if not inbox and not lines:
+            if conn.pending_bytes:
+                if not conn.wait_for_room():
+                    return False
+                continue
+            conn.wait()
+        # Lines first: they are for commands that ran before the request.
+        out = [encode(lines.popleft(), 2) for _ in range(len(lines))]
+        stop = reset = False
+        if inbox:
+            item = inbox.popleft()
+            if type(item) is list:
+                state.total_commands_processed += 1
+                cmd = COMMANDS.get(item[0].upper())
+                if cmd is not None and cmd.name == "monitor" and len(item) == 1:
+                    pass  # already monitoring: Redis sends nothing at all
+                elif cmd is not None and cmd.name == "reset" and len(item) == 1:
+                    _remove_monitor(dispatcher, conn)  # before: RESET's own line is not for it
+                    session.monitoring = False
+                    out.append(encode(execute(session, item), session.resp))
+                    reset = True
+                elif (
+                    cmd is not None
+                    and _touches_keyspace(cmd)
+                    and cmd.arity_ok(len(item))
+                    and session.authenticated
+                ):
+                    out.append(encode(refused, session.resp))
+                else:
+                    out.append(encode(execute(session, item), session.resp))
+                    stop = session.closing  # QUIT: no more lines, its own included
+            elif item is EOF:
+                stop = True
+            elif type(item) is InvalidRequest:
+                out.append(encode(item.error, session.resp))
+            else:  # a ProtocolError: answer it, then hang up
+                out.append(encode(item, session.resp))
+                stop = True
+            if not stop and not reset:  # the line of its own command, and any since
+                out += [encode(lines.popleft(), 2) for _ in range(len(lines))]
+        if out and not conn.write(b"".join(out)):
+            return False
+        if stop:
+            return False
+        if reset:
+            return True
+        if conn.paused and not inbox:
+            request_resume(conn)

@@ -24,8 +24,10 @@ from time import perf_counter_ns
 from kvserver import errors
 from kvserver.aof import AppendOnlyFile
 from kvserver.commands import COMMANDS
+from kvserver.commands.monitor import feed_monitors
 from kvserver.errors import AofError, CommandError
 from kvserver.session import Session
+from kvserver.stats import NEVER
 from kvserver.store import Keyspace
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,14 @@ class Dispatcher:
         self.maxmemory = 0  # bytes; 0: no limit (the server sets it from Config)
         # name -> [calls, nanoseconds, rejected, failed], for INFO commandstats.
         self.command_stats: dict[str, list[int]] = {cmd.name: [0, 0, 0, 0] for cmd in COMMANDS.values()}
+        # SLOWLOG: a command that ran for slow_ns or more goes to
+        # slowlog.record (stats.SlowLog.attach sets both; NEVER: off, as
+        # for the log replay).
+        self.slow_ns = NEVER
+        self.slowlog = None
+        # The connections in MONITOR mode (connection.py replaces the tuple
+        # as they come and go); each gets a line per command run.
+        self.monitors: tuple = ()
 
     def execute(self, session: Session, args: list[bytes]) -> object:
         """Run ``args`` (name first) for ``session``; returns the reply value."""
@@ -72,9 +82,14 @@ class Dispatcher:
         # INFO commandstats. Unlocked increments can lose a count when two
         # threads race; the figures are for people, as Redis's sampled ones.
         stats[CALLS] += 1
-        stats[NANOSECONDS] += perf_counter_ns() - started
+        elapsed = perf_counter_ns() - started
+        stats[NANOSECONDS] += elapsed
+        if elapsed >= self.slow_ns:  # SLOWLOG: one comparison unless slow
+            self.slowlog.record(session, args, elapsed)
         if type(reply) is CommandError:
             stats[FAILED] += 1
+        if self.monitors:  # MONITOR: one truth test while nobody watches
+            feed_monitors(self.monitors, cmd, session, args)
         return reply
 
     def _run(self, cmd, session: Session, argv: list[bytes]) -> object:

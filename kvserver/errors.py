@@ -132,11 +132,22 @@ NO_SUCH_CLIENT = "ERR No such client"
 # kvserver cannot hold replies back; Redis would send none at all.
 CLIENT_REPLY_UNSUPPORTED = "ERR CLIENT REPLY OFF and SKIP are not supported by this server"
 CONFIG_WITHOUT_FILE = "ERR The server is running without a config file"
+# Redis's prefix for a failed CONFIG REWRITE; kvserver leaves --config files alone.
+CONFIG_REWRITE_UNSUPPORTED = "ERR Rewriting config file: not supported, edit the file by hand"
 TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
 TIMEOUT_NEGATIVE = "ERR timeout is negative"
 GETKEYS_INVALID_COMMAND = "ERR Invalid command specified"
 GETKEYS_NO_KEYS = "ERR The command has no key arguments"
 GETKEYS_WRONG_ARITY = "ERR Invalid number of arguments specified for command"
+SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
+# A MONITOR client sending a command that reads or writes keys (Redis flags
+# monitors as replicas, hence the words).
+REPLICA_KEYSPACE = "ERR Replica can't interact with the keyspace"
+
+
+def must_be_between(low: int, high: int) -> str:
+    # CONFIG SET's reason for a number out of a setting's range.
+    return f"argument must be between {low} and {high} inclusive"
 
 
 def unknown_subcommand(sub: bytes, container: str) -> CommandError:

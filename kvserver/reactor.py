@@ -8,6 +8,10 @@ touch the selector; they ask the reactor to do things with ``call_soon``,
 which wakes it through a socketpair. The loop never polls and never uses a
 timeout except to bound the shutdown grace period.
 
+Output: workers send on their own. A worker whose client is behind (the
+kernel's send buffer full) asks ``watch_writable``; the reactor then also
+watches that socket for room, once, and wakes the worker when there is.
+
 Stopping (``stop``, from any thread): the listeners are closed, reading
 stops on every connection and each worker is told ``EOF`` after the
 requests it already has; the loop ends once every worker has handed its
@@ -34,6 +38,7 @@ from kvserver.protocol.wire import WireProtocol
 log = logging.getLogger(__name__)
 
 READ_BYTES = 256 * 1024  # per recv(): one syscall takes a deep pipeline whole
+EVENT_READ, EVENT_WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
 class Reactor:
@@ -89,10 +94,16 @@ class Reactor:
     def stop(self) -> None:
         self.call_soon(self._begin_stop)
 
+    def watch_writable(self, conn: Connection) -> None:
+        """Wake ``conn``'s worker once its socket can take more output
+        (from its worker, when the client is behind). Thread-safe."""
+        self.call_soon(self._watch_writable, conn)
+
     # -- the loop --------------------------------------------------------------
 
     def run(self) -> None:
         select = self._selector.select
+        read_only = EVENT_READ  # the usual event on a connection
         deadline: float | None = None
         forced = False
         try:
@@ -114,11 +125,15 @@ class Reactor:
                     events = select(remaining)
                 else:
                     events = select()
-                for key, _ in events:
+                for key, mask in events:
                     handler = key.data
                     if type(handler) is tuple:
                         handler[0](key.fileobj, handler[1])
                     elif handler.__class__ is Connection:
+                        if mask != read_only:  # room to send (or an error): wake the worker
+                            self._on_writable(handler)
+                            if not mask & EVENT_READ:
+                                continue
                         self._on_readable(handler)
                     else:
                         handler()
@@ -163,7 +178,7 @@ class Reactor:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if self._keepalive:
                     _keepalive(sock, self._keepalive)
-            conn = Connection(sock, peer, protocol, self._max_line)
+            conn = Connection(sock, peer, protocol, self._max_line, self.watch_writable)
             self.connections.add(conn)
             self._start_reading(conn)
             log.debug("accepted %r", conn)
@@ -223,13 +238,39 @@ class Reactor:
 
     def _start_reading(self, conn: Connection) -> None:
         if not conn.reading and not conn.eof and not conn.closed:
-            self._selector.register(conn.sock, selectors.EVENT_READ, conn)
+            if conn.writing:
+                self._selector.modify(conn.sock, EVENT_READ | EVENT_WRITE, conn)
+            else:
+                self._selector.register(conn.sock, EVENT_READ, conn)
             conn.reading = True
 
     def _stop_reading(self, conn: Connection) -> None:
         if conn.reading:
-            self._selector.unregister(conn.sock)
+            if conn.writing:
+                self._selector.modify(conn.sock, EVENT_WRITE, conn)
+            else:
+                self._selector.unregister(conn.sock)
             conn.reading = False
+
+    def _watch_writable(self, conn: Connection) -> None:
+        if conn.writing or conn.closed:
+            return
+        if conn.reading:
+            self._selector.modify(conn.sock, EVENT_READ | EVENT_WRITE, conn)
+        else:
+            self._selector.register(conn.sock, EVENT_WRITE, conn)
+        conn.writing = True
+
+    def _on_writable(self, conn: Connection) -> None:
+        # Once: the worker asks again if it is still behind after sending.
+        if conn.writing:
+            if conn.reading:
+                self._selector.modify(conn.sock, EVENT_READ, conn)
+            else:
+                self._selector.unregister(conn.sock)
+            conn.writing = False
+        conn.write_watched = False  # before the wake-up: see Connection.write_watched
+        conn.wake()
 
     def _end_input(self, conn: Connection) -> None:
         if not conn.eof:
@@ -240,10 +281,11 @@ class Reactor:
 
     def close_idle(self, idle_seconds: float) -> None:
         """End connections that sent nothing for ``idle_seconds`` and have
-        nothing left to run (Redis's timeout): their workers close them."""
+        nothing left to run (Redis's timeout): their workers close them.
+        Monitors are spared, as Redis spares them (they only listen)."""
         cutoff = time.monotonic() - idle_seconds
         for conn in list(self.connections):
-            if conn.last_read < cutoff and not conn.inbox and not conn.eof:
+            if conn.last_read < cutoff and not conn.inbox and not conn.eof and conn.monitor_lines is None:
                 log.debug("%r: idle for %g s, closing", conn, idle_seconds)
                 self._end_input(conn)
 
@@ -258,6 +300,9 @@ class Reactor:
         if conn.closed:
             return
         self._stop_reading(conn)
+        if conn.writing:
+            self._selector.unregister(conn.sock)
+            conn.writing = False
         conn.closed = True
         conn.eof = True
         self.connections.discard(conn)
@@ -280,9 +325,12 @@ class Reactor:
             self._end_input(conn)
 
     def _force_close_all(self) -> None:
-        # Workers still busy after the grace period are stuck sending to a
-        # client that does not read: shutting the socket down ends their wait.
+        # Workers still busy after the grace period are waiting to send to a
+        # client that does not read: tell them to drop it, and shut the
+        # socket down so that a send in progress fails.
         for conn in self.connections:
+            conn.killed = True
+            conn.wake()
             try:
                 conn.sock.shutdown(socket.SHUT_RDWR)
             except OSError:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform
 import socket
 import threading
 from collections.abc import Callable
@@ -32,7 +33,8 @@ from kvserver.protocol.wire import RESP, TEXT
 from kvserver.reactor import Reactor, is_loopback_host
 from kvserver.rewrite import AofRewriter
 from kvserver.session import Session
-from kvserver.state import ServerState
+from kvserver.state import REDIS_VERSION, ServerState
+from kvserver.stats import StatsCron
 from kvserver.store import ActiveExpiry, Keyspace, system_clock
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,27 @@ def _all_loopback(bind: str) -> bool:
     return all(is_loopback_host(host) for host in bind.split())
 
 
+def _show_address(address: tuple) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def log_starting(config: Config) -> None:
+    """The first lines of the start-up banner (Redis's "oO0OoO0OoO0Oo"
+    lines): who is starting, and where its settings came from."""
+    log.info(
+        "kvserver %s starting (answers as Redis %s; Python %s), pid %d",
+        __version__,
+        REDIS_VERSION,
+        platform.python_version(),
+        os.getpid(),
+    )
+    if config.config_file:
+        log.info("configuration loaded from %s", os.path.abspath(config.config_file))
+    else:
+        log.info("no configuration file: command-line options and defaults")
+
+
 def load_log(keyspace: Keyspace, path: str) -> ReplayResult:
     """Replay the log at ``path`` into ``keyspace`` through the dispatcher
     clients use, with nothing logged and no locks contended."""
@@ -99,6 +122,7 @@ class Server:
         thread_context: Callable[[], contextlib.AbstractContextManager] | None = None,
     ) -> None:
         self.config = config
+        log_starting(config)
         self.keyspace = Keyspace(clock)
         self._load(config.aof_path)
         self.aof = AppendOnlyFile(config.aof_path, config.appendfsync)
@@ -142,6 +166,9 @@ class Server:
         )
         self.state.worker_threads = lambda: self.pool.size
         self.state.command_stats = self.dispatcher.command_stats
+        self.state.slowlog.attach(self.dispatcher)
+        self._stats_cron = StatsCron(self.state)
+        self._listening = [(sock.getsockname(), protocol) for sock, protocol in listeners]
         self._expiry = ActiveExpiry(self.keyspace) if config.active_expiry else None
         self._stop_reaper = threading.Event()
         self._finished = threading.Event()
@@ -177,6 +204,7 @@ class Server:
     def serve_forever(self) -> None:
         """Serve clients until ``shutdown``; then close the log. Once only."""
         self._serving = True
+        self._log_settings()
         log.info(
             "kvserver %s (pid %d) ready to accept connections on %s port %d (text)%s, log %s, "
             "appendfsync %s",
@@ -190,12 +218,39 @@ class Server:
         )
         if self._expiry:
             self._expiry.start()
+        self._stats_cron.start()
         if self.config.timeout_seconds > 0:
             threading.Thread(target=self._reap_idle, name="kv-idle", daemon=True).start()
         try:
             self.reactor.run()
         finally:
             self._close()
+
+    def _log_settings(self) -> None:
+        """The rest of the start-up banner (log_starting has the first
+        lines, the "ready" line the log and its fsync policy): what listens
+        where, the limits, the access rules. Never the password itself."""
+        config = self.config
+        for protocol, label in ((TEXT, "text"), (RESP, "RESP")):
+            addresses = [_show_address(addr) for addr, p in self._listening if p is protocol]
+            if addresses:
+                log.info("listening (%s) on %s", label, ", ".join(addresses))
+        log.info(
+            "maxclients %d, maxmemory %s, timeout %s, slowlog-log-slower-than %d us",
+            config.max_clients,
+            f"{config.maxmemory} bytes" if config.maxmemory else "0 (no limit)",
+            f"{config.timeout_seconds:g} s" if config.timeout_seconds else "0 (never)",
+            self.state.slowlog.log_slower_than,
+        )
+        if config.requirepass:
+            access = "password required (requirepass is set)"
+        elif not config.protected_mode:
+            access = "no password, protected mode off: anyone who can connect has every key"
+        elif _all_loopback(config.bind):
+            access = "no password, loopback only (protected mode yes)"
+        else:
+            access = "no password: protected mode refuses clients from other machines"
+        log.info("access: %s", access)
 
     def _reap_idle(self) -> None:
         # Like Redis's clientsCron: look for idle clients a few times per
@@ -227,6 +282,7 @@ class Server:
             self.pool.shutdown(timeout=self.config.shutdown_grace_seconds)
             if self._expiry:
                 self._expiry.stop()
+            self._stats_cron.stop()
             self._stop_reaper.set()
             self.rewriter.wait()  # a rewrite in flight finishes (or fails) first
             self.aof.close()

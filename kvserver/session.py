@@ -19,6 +19,7 @@ class Session:
         "now",
         "effects",
         "closing",
+        "monitoring",
         "id",
         "loading",
         "resp",
@@ -53,6 +54,9 @@ class Session:
         # one argument list per record (see Session.log).
         self.effects: list[list[bytes]] = []
         self.closing = False  # QUIT sets it: reply, then close
+        # MONITOR sets it (and closing, to end the worker's request loop):
+        # the connection now gets the feed (connection._serve_monitor).
+        self.monitoring = False
         self.id = client_id
         self.loading = loading  # replaying the log (see commands/keyspace.py)
         self.resp = 2  # RESP protocol version; HELLO 3 switches to RESP3

@@ -13,7 +13,8 @@ import os
 import threading
 import time
 
-from kvserver.config import Config
+from kvserver.config import PUBSUB_OUTPUT_BUFFER_LIMIT, REPLICA_OUTPUT_BUFFER_LIMIT, Config
+from kvserver.stats import InstantaneousMetric, SlowLog
 
 # The Redis version kvserver answers as (HELLO, INFO): the one whose replies
 # it matches byte for byte, so clients enable what that version has.
@@ -41,6 +42,19 @@ class ServerState:
         self.rejected_connections = 0  # turned away (maxclients, protected mode)
         self.worker_threads = lambda: 0  # the pool's size now; set by the server
         self.command_stats: dict[str, list[int]] = {}  # the dispatcher's, set by the server
+        # SLOWLOG's entries and settings; the server attaches the dispatcher.
+        self.slowlog = SlowLog(config.slowlog_log_slower_than, config.slowlog_max_len)
+        # INFO's instantaneous_ops_per_sec, fed by the server's StatsCron.
+        self.ops_per_sec = InstantaneousMetric()
+        # client-output-buffer-limit: class -> (hard bytes, soft bytes, soft
+        # seconds). Workers read "normal" (every client is one, monitors
+        # too) whenever a client is behind; CONFIG SET replaces entries.
+        self.client_output_buffer_limits = {
+            "normal": config.client_output_buffer_limit,
+            "slave": REPLICA_OUTPUT_BUFFER_LIMIT,
+            "pubsub": PUBSUB_OUTPUT_BUFFER_LIMIT,
+        }
+        self.client_output_buffer_limit_disconnections = 0  # INFO stats, as Redis 7.4
 
     def add_client(self, session) -> None:
         with self.clients_lock:
@@ -69,6 +83,8 @@ class ServerState:
         self.total_connections_received = 0
         self.total_commands_processed = 0
         self.rejected_connections = 0
+        self.client_output_buffer_limit_disconnections = 0
+        self.ops_per_sec.reset()
         for stats in self.command_stats.values():
             stats[:] = [0, 0, 0, 0]
 

@@ -135,3 +135,15 @@ def test_kv_bench_counts_a_lost_connection(capsys):
     assert exited.value.code == 1
     match = BENCH_LINE.match(capsys.readouterr().out.strip())
     assert match and int(match.group(4)) >= 9  # the GET and the 4 pairs that never ran
+
+
+def test_kvserver_slowlog_options():
+    params = _parsed("--slowlog-log-slower-than", "-1", "--slowlog-max-len", "0")
+    assert (params["slowlog_log_slower_than"], params["slowlog_max_len"]) == (-1, 0)
+    result = CliRunner().invoke(kvserver_main, ["--slowlog-log-slower-than", "-2"])
+    assert result.exit_code == 2 and "-2 is not in the range x>=-1" in result.output
+
+
+def test_kvserver_help_mentions_the_config_file():
+    result = CliRunner().invoke(kvserver_main, ["--help"])
+    assert "--config FILE" in result.output and "KVSERVER_CONFIG" in result.output

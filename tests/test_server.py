@@ -486,3 +486,49 @@ def test_info_commandstats_counts_calls_rejections_and_failures(start_server):
     assert "Commandstats" in client.call("INFO", "all").decode()
     client.call("CONFIG", "RESETSTAT")
     assert "cmdstat_set" not in client.call("INFO", "commandstats").decode()
+
+
+def test_the_start_up_banner_says_what_runs_and_never_the_password(start_server, caplog):
+    import logging
+    import os
+
+    from kvserver import __version__
+    from tests.conftest import READY
+
+    caplog.set_level(logging.INFO, logger="kvserver")
+    server = start_server(requirepass="banner-secret", max_clients=100)
+    client = server.client()
+    assert client.call("AUTH banner-secret") == b"OK"  # serving: the banner is out
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0].startswith(f"kvserver {__version__} starting (answers as Redis 7.0.15; Python ")
+    assert messages[0].endswith(f"pid {os.getpid()}")
+    assert messages[1] == "no configuration file: command-line options and defaults"
+    assert f"listening (text) on 127.0.0.1:{server.port}" in messages
+    assert f"listening (RESP) on 127.0.0.1:{server.resp_port}" in messages
+    assert "maxclients 100, maxmemory 0 (no limit), timeout 0 (never), slowlog-log-slower-than 10000 us" in messages
+    assert "access: password required (requirepass is set)" in messages
+    ready = [m for m in messages if READY.search(m.encode())]
+    assert len(ready) == 1 and messages[-1] == ready[0]  # the banner comes first
+    assert "banner-secret" not in caplog.text
+    # Commands themselves log nothing at info or above.
+    before = len(caplog.records)
+    for line in ("SET k v", "GET k", "DEL k", "INFO", "SLOWLOG GET"):
+        client.call(line)
+    assert [r.getMessage() for r in caplog.records[before:] if r.levelno >= logging.INFO] == []
+
+
+@pytest.mark.parametrize(
+    "settings, access",
+    [
+        ({}, "no password, loopback only (protected mode yes)"),
+        ({"protected_mode": False}, "no password, protected mode off: anyone who can connect has every key"),
+        ({"bind": "0.0.0.0"}, "no password: protected mode refuses clients from other machines"),
+    ],
+)
+def test_the_banner_says_who_may_connect(start_server, caplog, settings, access):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="kvserver")
+    server = start_server(**settings)
+    server.client().call("PING")
+    assert f"access: {access}" in [record.getMessage() for record in caplog.records]

@@ -9,6 +9,8 @@ fills it. Where does a command live?
 * CONFIG (GET, SET, ...) and its settings table: ``configcmd.py``
 * INFO and its sections: ``info.py``
 * TIME, LASTSAVE, SAVE, BGSAVE, WAIT, ROLE, DEBUG, MEMORY: ``server.py``
+* SLOWLOG (GET, LEN, RESET): ``slowlog.py``
+* MONITOR and its feed: ``monitor.py``
 """
 
 # Keep this order (not alphabetical): it is the order of COMMANDS, which
@@ -22,6 +24,8 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     info,
     server,
     strings,
+    slowlog,
+    monitor,
 )
 from kvserver.commands.registry import COMMANDS, Command
 

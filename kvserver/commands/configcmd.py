@@ -2,9 +2,10 @@
 ``SETTINGS`` table: each parameter with Redis's name and value syntax.
 
 What redis-benchmark and other tools ask (CONFIG GET save / appendonly)
-gets Redis 7.0's replies and error texts. Only appendfsync changes the
-running server (through ``ServerState.set_appendfsync``); the other
-settings report what kvserver does and accept only their current value.
+gets Redis 7.0's replies and error texts. appendfsync (through
+``ServerState.set_appendfsync``), the slowlog-* settings and
+client-output-buffer-limit change the running server; the other settings report what kvserver does and accept
+only their current value.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from kvserver import config, errors
 from kvserver.commands.containers import container
 from kvserver.commands.glob import glob_matcher
-from kvserver.commands.parsing import parse_int
+from kvserver.commands.parsing import INT64_MAX, parse_int
 from kvserver.commands.registry import ADMIN_FLAGS, command
 from kvserver.errors import CommandError
 from kvserver.protocol import OK
@@ -53,9 +54,18 @@ class Setting:
 
     name: str
     get: Callable[[ServerState], str]
-    kind: str  # "bool", "int", "memory", "enum", "save" or "string"
+    kind: str  # "bool", "int", "memory", "enum", "save", "obuf" or "string"
     mode: str = "fixed"
     choices: tuple[str, ...] = ()
+    # A live setting's hook, given the parsed value (appendfsync's is
+    # ServerState.set_appendfsync, the default); the smallest int accepted.
+    set: Callable[[ServerState, object], None] | None = None
+    minimum: int | None = None
+
+
+def _show_output_limits(limits: dict) -> str:
+    # Redis's form: every class, hard and soft in bytes.
+    return " ".join(f"{kind} {hard} {soft} {seconds}" for kind, (hard, soft, seconds) in limits.items())
 
 
 def _aof_dir(state: ServerState) -> str:
@@ -95,6 +105,29 @@ SETTINGS = {
         Setting("daemonize", lambda st: "no", "bool", "immutable"),
         Setting("cluster-enabled", lambda st: "no", "bool", "immutable"),
         Setting("enable-debug-command", lambda st: "yes", "enum", "immutable", ("no", "yes", "local")),
+        Setting(
+            "slowlog-log-slower-than",
+            lambda st: str(st.slowlog.log_slower_than),
+            "int",
+            "live",
+            set=lambda st, value: st.slowlog.configure(log_slower_than=value),
+            minimum=-1,
+        ),
+        Setting(
+            "slowlog-max-len",
+            lambda st: str(st.slowlog.max_len),
+            "int",
+            "live",
+            set=lambda st, value: st.slowlog.configure(max_len=value),
+            minimum=0,
+        ),
+        Setting(
+            "client-output-buffer-limit",
+            lambda st: _show_output_limits(st.client_output_buffer_limits),
+            "obuf",
+            "live",
+            set=lambda st, value: st.client_output_buffer_limits.update(value),
+        ),
     ]
 }
 
@@ -137,8 +170,9 @@ def config_get(session: Session, args: list[bytes]) -> object:
 def config_set(session: Session, args: list[bytes]) -> object:
     """CONFIG SET parameter value [parameter value ...]
 
-    Change settings, all or none. Only appendfsync changes the running
-    server; other known settings accept their current value only.
+    Change settings, all or none. appendfsync, slowlog-* and
+    client-output-buffer-limit change the running server; other known
+    settings accept their current value only.
     """
     if len(args) % 2:
         raise CommandError(errors.SYNTAX)
@@ -172,8 +206,10 @@ def config_set(session: Session, args: list[bytes]) -> object:
         elif new != _parse_setting(setting, setting.get(state)):
             raise errors.config_set_failed(setting.name, "can't set immutable config")
     for setting, new in changes:
-        # appendfsync is the only live setting; its hook is in state.py.
-        state.set_appendfsync(new)
+        if setting.set is not None:
+            setting.set(state, new)
+        else:  # appendfsync, whose hook is in state.py
+            state.set_appendfsync(new)
     return OK
 
 
@@ -197,16 +233,24 @@ def _parse_setting(setting: Setting, text: str) -> object:
         return text.lower()
     if setting.kind == "int":
         try:
-            return parse_int(text.encode())
+            value = parse_int(text.encode())
         except CommandError:
             raise errors.config_set_failed(
                 setting.name, "argument couldn't be parsed into an integer"
             ) from None
+        if setting.minimum is not None and value < setting.minimum:
+            raise errors.config_set_failed(setting.name, errors.must_be_between(setting.minimum, INT64_MAX))
+        return value
     if setting.kind == "memory":
         match = _MEMORY_VALUE.match(text)
         if not match:
             raise errors.config_set_failed(setting.name, "argument must be a memory value")
         return int(match.group(1)) * _MEMORY_UNITS[(match.group(2) or "").lower()]
+    if setting.kind == "obuf":  # client-output-buffer-limit
+        try:
+            return config.parse_output_buffer_limits(text)
+        except ValueError as exc:
+            raise errors.config_set_failed(setting.name, str(exc)) from None
     if setting.kind == "save":
         fields = text.split()
         if len(fields) % 2 or not all(f.isdigit() for f in fields):
@@ -229,6 +273,9 @@ def config_resetstat(session: Session, args: list[bytes]) -> object:
 def config_rewrite(session: Session, args: list[bytes]) -> object:
     """CONFIG REWRITE
 
-    Refused: kvserver takes its settings from the command line, not a file.
+    Refused: kvserver never writes its settings back to a file (with
+    --config, edit the file by hand).
     """
+    if session.server.config.config_file:
+        raise CommandError(errors.CONFIG_REWRITE_UNSUPPORTED)
     raise CommandError(errors.CONFIG_WITHOUT_FILE)

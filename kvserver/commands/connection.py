@@ -295,7 +295,7 @@ def client_line(s: Session, now_ms: int) -> bytes:
     age = max(0, now_ms - created_ms) // 1000
     idle = max(0, now_ms - last_ms) // 1000
     return (
-        b"id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=N db=%d "
+        b"id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d "
         b"sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
         b"rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
         b"redir=-1 resp=%d lib-name=%s lib-ver=%s"
@@ -307,6 +307,7 @@ def client_line(s: Session, now_ms: int) -> bytes:
             s.name,
             age,
             idle,
+            b"O" if s.monitoring else b"N",  # O: a MONITOR client, as Redis shows it
             s.db.index,
             s.last_command.encode(),
             s.resp,

@@ -101,7 +101,7 @@ def _server(state: ServerState, now: int) -> list[tuple[str, object]]:
         ("hz", round(1 / config.EXPIRE_CYCLE_SECONDS)),
         ("configured_hz", round(1 / config.EXPIRE_CYCLE_SECONDS)),
         ("executable", sys.executable),
-        ("config_file", ""),
+        ("config_file", os.path.abspath(state.config.config_file) if state.config.config_file else ""),
         ("io_threads_active", 0),
         ("kvserver_version", __version__),
         ("resp_port", state.resp_port),
@@ -162,12 +162,14 @@ def _stats(state: ServerState, now: int) -> list[tuple[str, object]]:
     return [
         ("total_connections_received", state.total_connections_received),
         ("total_commands_processed", state.total_commands_processed),
-        ("instantaneous_ops_per_sec", 0),  # not sampled
+        ("instantaneous_ops_per_sec", state.ops_per_sec.value()),  # stats.StatsCron samples it
         ("rejected_connections", state.rejected_connections),
         ("evicted_keys", 0),
         ("pubsub_channels", 0),
         ("pubsub_patterns", 0),
         ("total_forks", 0),
+        # Redis 7.4's counter: clients closed for passing client-output-buffer-limit.
+        ("client_output_buffer_limit_disconnections", state.client_output_buffer_limit_disconnections),
     ]
 
 
