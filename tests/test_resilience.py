@@ -316,12 +316,12 @@ SLOW_GETS = 256  # 256 MiB of replies asked for and never read
 RSS_GROWTH_LIMIT_KB = 64 * 1024
 
 
-def run_fast_clients(port: int, round_trips: int = ROUND_TRIPS) -> dict:
-    """FAST_CLIENTS threads doing SET/GET round trips on their own keys."""
-    socks = [connect(port) for _ in range(FAST_CLIENTS)]
+def run_fast_clients(port: int, round_trips: int = ROUND_TRIPS, clients: int = FAST_CLIENTS) -> dict:
+    """``clients`` threads doing SET/GET round trips on their own keys."""
+    socks = [connect(port) for _ in range(clients)]
     latencies: list[list[float]] = [[] for _ in socks]
     errors: list[BaseException] = []
-    ready = threading.Barrier(FAST_CLIENTS + 1)
+    ready = threading.Barrier(clients + 1)
 
     def client(n: int) -> None:
         sock, timings = socks[n], latencies[n]
@@ -340,7 +340,7 @@ def run_fast_clients(port: int, round_trips: int = ROUND_TRIPS) -> dict:
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(FAST_CLIENTS)]
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
     ready.wait()
@@ -353,7 +353,7 @@ def run_fast_clients(port: int, round_trips: int = ROUND_TRIPS) -> dict:
     assert not errors, errors[0]
     assert not any(thread.is_alive() for thread in threads)
     everything = sorted(t for timings in latencies for t in timings)
-    assert len(everything) == FAST_CLIENTS * round_trips * 2  # every client finished
+    assert len(everything) == clients * round_trips * 2  # every client finished
     return {
         "ops_per_s": len(everything) / elapsed,
         "p99_ms": everything[int(len(everything) * 0.99)] * 1000,
@@ -436,7 +436,7 @@ def test_a_client_that_never_reads_does_not_hold_up_fast_clients(server_process,
     checker.close()
 
 
-# -- by hand: python -m tests.test_resilience [N] ----------------------------------------------
+# -- by hand: python -m tests.test_resilience [N] | slow-reader [FAST_CLIENTS ROUNDS] -------------
 
 
 def measure_idle_connections(count: int = 10_000) -> dict:
@@ -459,5 +459,76 @@ def measure_idle_connections(count: int = 10_000) -> dict:
             server.kill()
 
 
+class SlowReader:
+    """A client that keeps reading, slowly: GETs of 1 MiB, a few in flight,
+    read at ``bytes_per_s``. It stays within the output limits, so it is
+    served for as long as it likes, beside everyone else."""
+
+    IN_FLIGHT = 4  # MiB asked for and not yet read: under the 8 MiB soft limit
+    CHUNK = 64 * 1024
+
+    def __init__(self, port: int, bytes_per_s: int = 4 * MB) -> None:
+        self.sock = connect(port, rcvbuf=self.CHUNK)
+        self.interval = self.CHUNK / bytes_per_s
+        self.received = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+        self._thread.start()
+
+    def _run(self) -> None:
+        reply_size = len(b"$%d\r\n" % len(SLOW_VALUE)) + len(SLOW_VALUE) + 2
+        asked = 0
+        while not self._stop.is_set():
+            while asked - self.received < self.IN_FLIGHT * reply_size:
+                self.sock.sendall(resp_command("GET", "big"))
+                asked += reply_size
+            chunk = self.sock.recv(self.CHUNK)
+            if not chunk:
+                raise ConnectionError("the slow reader was disconnected")
+            self.received += len(chunk)
+            self._stop.wait(self.interval)  # the pace of a slow reader, not a wait for something
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+        return self.received
+
+
+def measure_slow_reader(fast_clients: int = 50, rounds: int = 3) -> None:
+    """Issue 7's check: ``fast_clients`` SET/GET clients with and without a
+    slow reader beside them, interleaved ``rounds`` times on one server;
+    prints throughput and p99 of each run and the median ratios."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp) / "slow.aof")
+        try:
+            warm_up(server)
+            setter = connect(server.resp_port)
+            setter.sendall(resp_command("SET", "big", SLOW_VALUE))
+            assert read_exact(setter, 5) == b"+OK\r\n"
+            setter.close()
+            run_fast_clients(server.resp_port, 50, fast_clients)  # warm-up: threads pooled
+            ratios = []
+            for n in range(rounds):
+                alone = run_fast_clients(server.resp_port, ROUND_TRIPS, fast_clients)
+                slow = SlowReader(server.resp_port)
+                beside = run_fast_clients(server.resp_port, ROUND_TRIPS, fast_clients)
+                received = slow.stop()
+                ratios.append((beside["ops_per_s"] / alone["ops_per_s"], beside["p99_ms"] / alone["p99_ms"]))
+                print(
+                    f"round {n + 1}: alone {alone['ops_per_s']:.0f} ops/s p99 {alone['p99_ms']:.2f} ms; "
+                    f"beside a slow reader {beside['ops_per_s']:.0f} ops/s p99 {beside['p99_ms']:.2f} ms "
+                    f"(it read {received / MB:.1f} MiB in {beside['seconds']:.1f} s)"
+                )
+            throughput = sorted(r[0] for r in ratios)[len(ratios) // 2]
+            p99 = sorted(r[1] for r in ratios)[len(ratios) // 2]
+            print(f"{fast_clients} fast clients, median of {rounds}: throughput x{throughput:.2f}, p99 x{p99:.2f}")
+        finally:
+            server.kill()
+
+
 if __name__ == "__main__":
-    measure_idle_connections(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)
+    if sys.argv[1:2] == ["slow-reader"]:
+        measure_slow_reader(*(int(arg) for arg in sys.argv[2:4]))
+    else:
+        measure_idle_connections(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)
