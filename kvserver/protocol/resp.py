@@ -109,7 +109,12 @@ class RespParser:
                     if request is None:
                         continue  # an empty line: nothing to answer
                     return request
-                if hiredis is not None:
+                # hiredis sizes an array's list from its header before the
+                # elements arrive, so only small ones go its way: a header
+                # of "*N\r\n" with one or two digits, every real command but
+                # a huge MSET. (A stream of "*1000000" headers once made
+                # the socket fuzzer 7x slower.)
+                if hiredis is not None and 0 <= self._buffer.find(b"\r\n", self._pos + 2, self._pos + 5):
                     request = self._next_array_fast()
                     if request is not None:
                         return request
