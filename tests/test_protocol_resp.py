@@ -39,6 +39,9 @@ PROPERTY = settings(
 )
 
 
+HIREDIS = resp.hiredis  # None when it is not installed
+
+
 @pytest.fixture(autouse=True, params=["hiredis", "python"])
 def parser_kind(request, monkeypatch) -> str:
     """Every test here runs twice: with hiredis finding whole arrays (when
@@ -456,11 +459,17 @@ def test_what_hiredis_would_take_gets_redis_errors(frame: bytes, message: str) -
         assert info.value.message == PROTOCOL_PREFIX + message
 
 
-def test_hiredis_finds_whole_arrays(parser_kind: str, monkeypatch) -> None:
+def use_hiredis(monkeypatch) -> None:
+    """For tests about the hiredis path itself, in either mode."""
+    if HIREDIS is None:
+        pytest.skip("hiredis is not installed (pip install hiredis, or make install)")
+    monkeypatch.setattr(resp, "hiredis", HIREDIS)
+
+
+def test_hiredis_finds_whole_arrays(monkeypatch) -> None:
     """With hiredis installed, the Python array parser never runs for
     canonical arrays already in the buffer (else the fast path is dead)."""
-    if parser_kind != "hiredis":
-        pytest.skip("about the hiredis path")
+    use_hiredis(monkeypatch)
     parser = RespParser()
     parser.feed(b"*1\r\n$4\r\nPI")  # a partial frame: the Python parser's
     assert parser.next_request() is NEED_DATA
@@ -476,10 +485,11 @@ def test_hiredis_finds_whole_arrays(parser_kind: str, monkeypatch) -> None:
     assert parser.consumed == len(b"*1\r\n$4\r\nPING\r\n") + 3 * len(STREAM)
 
 
-def test_hiredis_is_not_given_big_arrays(parser_kind: str, monkeypatch) -> None:
+def test_hiredis_is_not_given_big_arrays(monkeypatch) -> None:
     """hiredis allocates an array's list from its header: a client sending
     "*1000000" headers must not make it do that on every read (it made the
     socket fuzzer 7x slower). Arrays of 100 elements or more go the Python way."""
+    use_hiredis(monkeypatch)
 
     def refuse(self) -> None:
         raise AssertionError("hiredis was given a big array")
