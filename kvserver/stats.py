@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import collections
 import itertools
-import threading
 import time
 from collections.abc import Callable
 
 from kvserver.config import SLOWLOG_LOG_SLOWER_THAN, SLOWLOG_MAX_LEN
+from kvserver.ticker import Ticker
 
 # A duration no command reaches: the slow-log threshold while it is off.
 NEVER = 1 << 62
@@ -211,7 +211,7 @@ class InstantaneousMetric:
         self._last_reading = 0
 
 
-class StatsCron:
+class StatsCron(Ticker):
     """A background thread sampling ``state``'s counters ten times a second
     (the part of Redis's serverCron that feeds INFO's instantaneous_*).
 
@@ -226,11 +226,9 @@ class StatsCron:
         interval_s: float = STATS_SAMPLE_SECONDS,
         clock: Callable[[], int] = monotonic_ms,
     ) -> None:
+        super().__init__(interval_s, "kv-stats")
         self._state = state
-        self._interval = interval_s
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="kv-stats", daemon=True)
 
     def tick(self) -> None:
         state = self._state
@@ -238,13 +236,4 @@ class StatsCron:
 
     def start(self) -> None:
         self.tick()  # the baseline
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.tick()
+        super().start()

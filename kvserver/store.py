@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 
 from kvserver import config
+from kvserver.ticker import Ticker
 
 DEFAULT_DATABASES = 16  # Redis's default "databases" setting
 
@@ -307,23 +308,12 @@ class Keyspace:
         return sum(db.sweep(now, stop_at) for db in self.dbs if db.expires)
 
 
-class ActiveExpiry:
+class ActiveExpiry(Ticker):
     """A background thread that runs ``active_expire_cycle`` ten times a second."""
 
     def __init__(self, keyspace: Keyspace, interval_s: float = config.EXPIRE_CYCLE_SECONDS):
+        super().__init__(interval_s, "kv-expire")
         self._keyspace = keyspace
-        self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="kv-expire", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._keyspace.active_expire_cycle()
+    def tick(self) -> None:
+        self._keyspace.active_expire_cycle()

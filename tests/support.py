@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 
 from kvserver.aof import AppendOnlyFile
 from kvserver.dispatch import Dispatcher
@@ -36,8 +37,20 @@ class FakeClock:
         self.now += ms
 
 
+WAIT_TIMEOUT_S = 10.0
+
+
+def wait_for(condition, what: str, timeout: float = WAIT_TIMEOUT_S) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.005)  # polling a condition, with a deadline
+
+
 def resp(*args: bytes | str) -> bytes:
-    """One log record, written out by hand (not with the code under test)."""
+    """A request or log record, written out by hand (not with the code under test)."""
     parts = [a.encode() if isinstance(a, str) else a for a in args]
     return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 

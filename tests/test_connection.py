@@ -21,22 +21,11 @@ from kvserver.connection import Connection
 from kvserver.protocol.wire import RESP
 from tests.conftest import REPLY_TIMEOUT_S
 from tests.resp_client import RawRespClient
+from tests.support import resp as resp_command
+from tests.support import wait_for
 
 KB = 1024
 MB = 1024 * 1024
-
-
-def resp_command(*args: bytes | str) -> bytes:
-    parts = [a.encode() if isinstance(a, str) else a for a in args]
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-
-
-def wait_for(condition, what: str, timeout: float = REPLY_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.005)  # polling a condition, with a deadline
 
 
 # -- Connection alone ------------------------------------------------------------------------

@@ -19,18 +19,11 @@ from kvserver.session import Session
 from kvserver.store import Keyspace
 from tests.conftest import REPLY_TIMEOUT_S
 from tests.resp_client import RawRespClient
+from tests.support import wait_for
 
 KB = 1024
 MB = 1024 * 1024
 LINE = re.compile(rb"\+?(\d+)\.(\d{6}) \[(\d+) ([^\]]+)\] (.*)")
-
-
-def wait_for(condition, what: str, timeout: float = REPLY_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.005)  # polling a condition, with a deadline
 
 
 def start_monitor(port: int) -> RawRespClient:

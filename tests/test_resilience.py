@@ -21,19 +21,13 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
+from tests import support
 from tests.conftest import REPLY_TIMEOUT_S, ServerProcess
+from tests.support import resp as resp_command
 
 GREETING = b"OK mini-redis ready\r\n"
 DEADLINE_S = 15.0  # for the server to settle after the clients are gone
 MB = 1024 * 1024
-
-
-def resp_command(*args: bytes | str) -> bytes:
-    """A RESP request written out by hand (not with the code under test)."""
-    parts = [a.encode() if isinstance(a, str) else a for a in args]
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
 def connect(port: int, rcvbuf: int | None = None) -> socket.socket:
@@ -80,11 +74,7 @@ def proc_status(pid: int, field: str) -> int:
 
 
 def wait_for(condition, what: str, timeout: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.005)  # polling a condition, with a deadline
+    support.wait_for(condition, what, timeout)
 
 
 # -- 1. connections dropped in every way leave nothing behind -------------------------------
