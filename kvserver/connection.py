@@ -309,8 +309,10 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
     conn.limits = getattr(state, "client_output_buffer_limits", DEFAULT_LIMITS)
     state.add_client(session)
     try:
-        if conn.protocol.greeting and not conn.write(conn.protocol.greeting):
-            return
+        if conn.protocol.greeting:
+            state.net_output_bytes += len(conn.protocol.greeting)
+            if not conn.write(conn.protocol.greeting):
+                return
         while _serve_requests(conn, session, dispatcher, state, request_resume):
             if not _serve_monitor(conn, session, dispatcher, state, request_resume):
                 break
@@ -373,7 +375,9 @@ def _serve_requests(conn: Connection, session: Session, dispatcher: Dispatcher, 
             _add_monitor(dispatcher, conn)  # before its +OK, as Redis: no line missed
         if out:
             state.total_commands_processed += len(out)
-            if not conn.write(b"".join(out)):
+            data = b"".join(out)
+            state.net_output_bytes += len(data)
+            if not conn.write(data):
                 return False
         if conn.paused and not done and not inbox:
             request_resume(conn)
@@ -459,8 +463,11 @@ def _serve_monitor(conn: Connection, session: Session, dispatcher: Dispatcher, s
                 stop = True
             if not stop and not reset:  # the line of its own command, and any since
                 out += [encode(lines.popleft(), 2) for _ in range(len(lines))]
-        if out and not conn.write(b"".join(out)):
-            return False
+        if out:
+            data = b"".join(out)
+            state.net_output_bytes += len(data)
+            if not conn.write(data):
+                return False
         if stop:
             return False
         if reset:

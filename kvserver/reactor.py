@@ -27,6 +27,7 @@ import logging
 import selectors
 import socket
 import time
+import types
 from collections.abc import Callable
 
 from kvserver.connection import EOF, Connection
@@ -55,6 +56,7 @@ class Reactor:
         keepalive_seconds: int = 0,
         protected: bool = False,
         on_reject: Callable[[], None] = lambda: None,
+        counters: object | None = None,
     ) -> None:
         self._selector = selectors.DefaultSelector()
         self._start_worker = start_worker
@@ -66,6 +68,9 @@ class Reactor:
         self._keepalive = keepalive_seconds
         self._protected = protected  # refuse non-loopback peers (protected mode)
         self._on_reject = on_reject  # counts a connection turned away (INFO)
+        # Where each recv's size is added (INFO's total_net_input_bytes):
+        # the ServerState, or a stand-in.
+        self._counters = counters if counters is not None else types.SimpleNamespace(net_input_bytes=0)
         self.connections: set[Connection] = set()
         self._listeners = listeners
         self._calls: collections.deque = collections.deque()
@@ -200,6 +205,7 @@ class Reactor:
             self._end_input(conn)
             return
         conn.last_read = time.monotonic()
+        self._counters.net_input_bytes += len(data)
         parser = conn.parser
         parser.feed(data)
         try:

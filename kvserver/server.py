@@ -163,6 +163,7 @@ class Server:
             keepalive_seconds=config.tcp_keepalive_seconds,
             protected=config.protected_mode and not config.requirepass and not _all_loopback(config.bind),
             on_reject=self.state.count_rejected,
+            counters=self.state,
         )
         self.state.worker_threads = lambda: self.pool.size
         self.state.command_stats = self.dispatcher.command_stats

@@ -46,6 +46,13 @@ class ServerState:
         self.slowlog = SlowLog(config.slowlog_log_slower_than, config.slowlog_max_len)
         # INFO's instantaneous_ops_per_sec, fed by the server's StatsCron.
         self.ops_per_sec = InstantaneousMetric()
+        # Bytes received from clients (the reactor adds each recv) and
+        # replies produced for them (workers add each batch they write),
+        # and their rates: INFO's total_net_*_bytes, instantaneous_*_kbps.
+        self.net_input_bytes = 0
+        self.net_output_bytes = 0
+        self.input_per_sec = InstantaneousMetric()
+        self.output_per_sec = InstantaneousMetric()
         # client-output-buffer-limit: class -> (hard bytes, soft bytes, soft
         # seconds). Workers read "normal" (every client is one, monitors
         # too) whenever a client is behind; CONFIG SET replaces entries.
@@ -84,7 +91,10 @@ class ServerState:
         self.total_commands_processed = 0
         self.rejected_connections = 0
         self.client_output_buffer_limit_disconnections = 0
-        self.ops_per_sec.reset()
+        self.net_input_bytes = 0
+        self.net_output_bytes = 0
+        for metric in (self.ops_per_sec, self.input_per_sec, self.output_per_sec):
+            metric.reset()
         for stats in self.command_stats.values():
             stats[:] = [0, 0, 0, 0]
 

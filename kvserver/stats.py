@@ -232,7 +232,10 @@ class StatsCron(Ticker):
 
     def tick(self) -> None:
         state = self._state
-        state.ops_per_sec.sample(self._clock(), state.total_commands_processed)
+        now = self._clock()
+        state.ops_per_sec.sample(now, state.total_commands_processed)
+        state.input_per_sec.sample(now, state.net_input_bytes)
+        state.output_per_sec.sample(now, state.net_output_bytes)
 
     def start(self) -> None:
         self.tick()  # the baseline

@@ -425,6 +425,23 @@ def test_info_counts_rejected_connections_and_worker_threads(start_server):
     assert "worker_threads:1" in client.call("INFO clients").decode()
 
 
+def test_info_counts_the_bytes_clients_sent_and_were_sent(start_server):
+    server = start_server()
+    client = RawRespClient(server.resp_port)
+    client.call("CONFIG", "RESETSTAT")
+    request = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000\r\n" + b"v" * 1000 + b"\r\n"
+    client.sock.sendall(request)
+    assert client.read_reply() == b"+OK\r\n"
+    info = client.call("INFO", "stats").decode()
+    figures = dict(line.split(":", 1) for line in info.split("\r\n") if ":" in line)
+    info_request = b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n"
+    # RESETSTAT's request was read before the zeroing, its reply written
+    # after: counted are the SET and INFO requests, and two +OKs.
+    assert int(figures["total_net_input_bytes"]) == len(request) + len(info_request)
+    assert int(figures["total_net_output_bytes"]) == 2 * len(b"+OK\r\n")
+    client.close()
+
+
 def test_maxmemory_refuses_writes_that_add_data_and_keeps_reads_and_deletes(start_server):
     server = start_server(maxmemory=20_000)
     client = RawRespClient(server.resp_port)

@@ -318,3 +318,22 @@ def test_info_shows_instantaneous_ops_per_sec_from_the_cron(kv):
     assert b"instantaneous_ops_per_sec:3000\r\n" in bytes(kv("INFO", "stats"))
     kv("CONFIG", "RESETSTAT")
     assert b"instantaneous_ops_per_sec:0\r\n" in bytes(kv("INFO", "stats"))
+
+
+def test_info_shows_network_rates_from_the_cron(kv):
+    now = [0]
+    cron = StatsCron(kv.state, clock=lambda: now[0])
+    cron.tick()
+    for _ in range(16):
+        kv.state.net_input_bytes += 1024  # 10 KiB/s in
+        kv.state.net_output_bytes += 512  # 5 KiB/s out
+        now[0] += 100
+        cron.tick()
+    stats = bytes(kv("INFO", "stats"))
+    assert b"total_net_input_bytes:16384\r\n" in stats
+    assert b"total_net_output_bytes:8192\r\n" in stats
+    assert b"instantaneous_input_kbps:10.00\r\n" in stats
+    assert b"instantaneous_output_kbps:5.00\r\n" in stats
+    kv("CONFIG", "RESETSTAT")
+    stats = bytes(kv("INFO", "stats"))
+    assert b"total_net_input_bytes:0\r\n" in stats and b"instantaneous_input_kbps:0.00\r\n" in stats

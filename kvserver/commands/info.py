@@ -163,6 +163,10 @@ def _stats(state: ServerState, now: int) -> list[tuple[str, object]]:
         ("total_connections_received", state.total_connections_received),
         ("total_commands_processed", state.total_commands_processed),
         ("instantaneous_ops_per_sec", state.ops_per_sec.value()),  # stats.StatsCron samples it
+        ("total_net_input_bytes", state.net_input_bytes),
+        ("total_net_output_bytes", state.net_output_bytes),
+        ("instantaneous_input_kbps", "%.2f" % (state.input_per_sec.value() / 1024)),
+        ("instantaneous_output_kbps", "%.2f" % (state.output_per_sec.value() / 1024)),
         ("rejected_connections", state.rejected_connections),
         ("evicted_keys", 0),
         ("pubsub_channels", 0),
