@@ -277,9 +277,12 @@ class Connection:
         return self.flush()
 
 
-def _address(addr: object) -> str:
+def format_address(addr: object) -> str:
+    """"host:port" as Redis writes it (anetFormatAddr): IPv6 hosts in
+    brackets, "[::1]:6379", so the port stays readable."""
     if isinstance(addr, tuple):
-        return f"{addr[0]}:{addr[1]}"
+        host, port = addr[0], addr[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return str(addr)
 
 
@@ -300,10 +303,10 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
     to the reactor (to close it, or to read from it again after a pause).
     """
     try:
-        local = _address(conn.sock.getsockname())
+        local = format_address(conn.sock.getsockname())
     except OSError:
         local = ""
-    session = Session(dispatcher.keyspace, conn.id, server=state, peer=_address(conn.peer), local=local)
+    session = Session(dispatcher.keyspace, conn.id, server=state, peer=format_address(conn.peer), local=local)
     session.fd = conn.fd
     session.kill = lambda: _kill(conn)
     conn.limits = getattr(state, "client_output_buffer_limits", DEFAULT_LIMITS)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from kvserver import __version__
 from kvserver.aof import AppendOnlyFile, ReplayResult, replay
 from kvserver.config import Config
-from kvserver.connection import Connection, serve
+from kvserver.connection import Connection, format_address, serve
 from kvserver.dispatch import Dispatcher
 from kvserver.pool import WorkerPool
 from kvserver.protocol.wire import RESP, TEXT
@@ -77,11 +77,6 @@ def _listen_all(hosts: list[str], port: int, protocol) -> list:
 def _all_loopback(bind: str) -> bool:
     # Protected mode matters only when something beyond loopback can connect.
     return all(is_loopback_host(host) for host in bind.split())
-
-
-def _show_address(address: tuple) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def log_starting(config: Config) -> None:
@@ -233,7 +228,7 @@ class Server:
         where, the limits, the access rules. Never the password itself."""
         config = self.config
         for protocol, label in ((TEXT, "text"), (RESP, "RESP")):
-            addresses = [_show_address(addr) for addr, p in self._listening if p is protocol]
+            addresses = [format_address(addr) for addr, p in self._listening if p is protocol]
             if addresses:
                 log.info("listening (%s) on %s", label, ", ".join(addresses))
         log.info(

@@ -349,6 +349,9 @@ def test_listening_on_several_addresses_ipv4_and_ipv6(start_server):
     assert server.client().call("SET both yes") == b"OK"
     six = TextClient(server.port, host="::1")
     assert six.call("GET both") == b"yes"
+    # Addresses as Redis writes them: the IPv6 host in brackets.
+    port = six.sock.getsockname()[1]
+    assert f"addr=[::1]:{port} laddr=[::1]:{server.port} ".encode() in six.call("CLIENT INFO")
     six.close()
 
 
