@@ -309,6 +309,7 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
     session = Session(dispatcher.keyspace, conn.id, server=state, peer=format_address(conn.peer), local=local)
     session.fd = conn.fd
     session.kill = lambda: _kill(conn)
+    session.output = lambda: (len(conn.pending), conn.pending_bytes)
     conn.limits = getattr(state, "client_output_buffer_limits", DEFAULT_LIMITS)
     state.add_client(session)
     try:

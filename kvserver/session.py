@@ -34,6 +34,7 @@ class Session:
         "lib_ver",
         "fd",
         "kill",
+        "output",
     )
 
     def __init__(
@@ -76,6 +77,9 @@ class Session:
         # client's connection from any thread, dropping what it has queued
         # (CLIENT KILL). None for sessions with no connection.
         self.kill = None
+        # Set by the worker too: () -> (chunks, bytes) of replies the kernel
+        # has not taken yet, for CLIENT LIST's oll and omem.
+        self.output = _NO_OUTPUT
 
     def log(self, *args: bytes) -> None:
         """Record one effect of the running write command for the log.
@@ -84,3 +88,7 @@ class Session:
         becomes an absolute PEXPIREAT, a TTL already in the past becomes DEL.
         """
         self.effects.append(list(args))
+
+
+def _NO_OUTPUT() -> tuple[int, int]:
+    return 0, 0

@@ -212,6 +212,31 @@ def test_a_client_that_never_reads_is_disconnected_past_the_hard_limit(start_ser
     slow.close()
 
 
+def test_client_list_shows_the_output_a_client_has_not_read(start_server):
+    running = start_server(client_output_buffer_limit=(64 * MB, 0, 0))
+    other = RawRespClient(running.resp_port)
+    assert other.call("SET", "big", VALUE) == b"+OK\r\n"
+    slow = slow_socket(running.resp_port)
+    # 16 MiB asked for: more than the kernel's buffers hold, under the limit.
+    slow.sendall(resp_command("CLIENT", "SETNAME", "slow") + resp_command("GET", "big") * 64)
+    fields = {}
+
+    def slow_is_behind() -> bool:
+        lines = [l for l in other.call("CLIENT", "LIST").split(b"\n") if b" name=slow " in l]
+        if not lines:
+            return False  # its CLIENT SETNAME has not run yet
+        line = lines[0]
+        fields.update(f.split(b"=", 1) for f in line.split())
+        return int(fields[b"omem"]) > 0
+
+    wait_for(slow_is_behind, "CLIENT LIST showing slow's unread replies")
+    assert int(fields[b"oll"]) >= 1
+    assert int(fields[b"omem"]) <= 64 * len(VALUE_REPLY)
+    assert b"omem=0 " in other.call("CLIENT", "INFO")  # a client that reads has none
+    slow.close()
+    other.close()
+
+
 def test_a_client_over_the_soft_limit_for_its_seconds_is_disconnected(start_server):
     running = start_server(client_output_buffer_limit=(0, 512 * KB, 0))
     server = running.server

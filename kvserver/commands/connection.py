@@ -287,17 +287,19 @@ def client_list(session: Session, args: list[bytes]) -> object:
 def client_line(s: Session, now_ms: int) -> bytes:
     """One client as CLIENT LIST shows it (Redis 7.2's fields, in order).
 
-    Buffer and memory fields are 0: kvserver does not account per-client
-    memory. ``idle`` counts from the start of the client's last command.
+    ``oll`` and ``omem`` are the replies the kernel has not taken yet (the
+    client output buffer: chunks and bytes); the other buffer and memory
+    fields are 0. ``idle`` counts from the start of the client's last command.
     """
     created_ms = int(s.created * 1000)
     last_ms = s.now or created_ms
     age = max(0, now_ms - created_ms) // 1000
     idle = max(0, now_ms - last_ms) // 1000
+    pending_chunks, pending_bytes = s.output()
     return (
         b"id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d "
         b"sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
-        b"rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default "
+        b"rbs=0 rbp=0 obl=0 oll=%d omem=%d tot-mem=%d events=r cmd=%s user=default "
         b"redir=-1 resp=%d lib-name=%s lib-ver=%s"
         % (
             s.id,
@@ -309,6 +311,9 @@ def client_line(s: Session, now_ms: int) -> bytes:
             idle,
             b"O" if s.monitoring else b"N",  # O: a MONITOR client, as Redis shows it
             s.db.index,
+            pending_chunks,
+            pending_bytes,
+            pending_bytes,
             s.last_command.encode(),
             s.resp,
             s.lib_name,
