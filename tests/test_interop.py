@@ -193,6 +193,31 @@ def test_redis_cli_reads_commands_from_stdin(server):
     assert "The value of key, or nil if it is missing or expired." in out
 
 
+def test_redis_cli_monitor(server):
+    watcher = subprocess.Popen(
+        [tool("redis-cli"), "-p", str(server.resp_port), "monitor"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+    def next_line() -> bytes:
+        ready, _, _ = select.select([watcher.stdout], [], [], TOOL_TIMEOUT_S)
+        assert ready, f"redis-cli monitor printed nothing in {TOOL_TIMEOUT_S:g} s"
+        return watcher.stdout.readline()
+
+    try:
+        assert next_line() == b"OK\n"  # registered: nothing from here on is missed
+        writer = RawRespClient(server.resp_port)
+        assert writer.call("SET", "watched", "a b") == b"+OK\r\n"
+        writer.close()
+        line = next_line().decode()
+        assert re.fullmatch(r'\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "SET" "watched" "a b"\n', line), line
+    finally:
+        watcher.kill()
+        watcher.wait()
+
+
 def test_redis_cli_interactive_session(server):
     exe = tool("redis-cli")
     pty = pytest.importorskip("pty")
