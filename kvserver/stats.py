@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 
 from kvserver.config import SLOWLOG_LOG_SLOWER_THAN, SLOWLOG_MAX_LEN
+from kvserver.redact import redacted
 from kvserver.ticker import Ticker
 
 # A duration no command reaches: the slow-log threshold while it is off.
@@ -37,8 +38,6 @@ NEVER = 1 << 62
 # were) and this many bytes of each, so a huge MSET or SET costs little.
 SLOWLOG_ENTRY_MAX_ARGC = 32
 SLOWLOG_ENTRY_MAX_STRING = 128
-
-REDACTED = b"(redacted)"  # what Redis 7 shows instead of a password
 
 
 def _wall_clock_seconds() -> int:
@@ -125,7 +124,7 @@ class SlowLog:
 def _shown_args(args: list[bytes]) -> tuple[bytes, ...]:
     """The arguments as an entry keeps them: passwords redacted, at most
     32 of them, each cut at 128 bytes (Redis's words for what was cut)."""
-    args = _redacted(args)
+    args = redacted(args)
     if len(args) > SLOWLOG_ENTRY_MAX_ARGC:
         more = len(args) - SLOWLOG_ENTRY_MAX_ARGC + 1
         args = [*args[: SLOWLOG_ENTRY_MAX_ARGC - 1], b"... (%d more arguments)" % more]
@@ -135,35 +134,6 @@ def _shown_args(args: list[bytes]) -> tuple[bytes, ...]:
         else arg[:SLOWLOG_ENTRY_MAX_STRING] + b"... (%d more bytes)" % (len(arg) - SLOWLOG_ENTRY_MAX_STRING)
         for arg in args
     )
-
-
-def _redacted(args: list[bytes]) -> list[bytes]:
-    """``args`` with passwords replaced, as Redis 7's commands redact them
-    before the slow log sees them: AUTH's arguments, HELLO's AUTH user and
-    password, and CONFIG SET's requirepass value."""
-    name = args[0].upper()
-    if name == b"AUTH":
-        return [args[0]] + [REDACTED] * (len(args) - 1)
-    if name == b"HELLO":
-        shown = list(args)
-        i = 2  # after the protocol version
-        while i < len(shown):
-            option = shown[i].upper()
-            if option == b"AUTH" and i + 2 < len(shown):
-                shown[i + 1] = shown[i + 2] = REDACTED
-                i += 3
-            elif option == b"SETNAME" and i + 1 < len(shown):
-                i += 2
-            else:
-                break  # HELLO stops at a bad option; so does its redaction
-        return shown
-    if name == b"CONFIG" and len(args) > 2 and args[1].upper() == b"SET":
-        shown = list(args)
-        for i in range(2, len(shown) - 1, 2):
-            if shown[i].lower() == b"requirepass":
-                shown[i + 1] = REDACTED
-        return shown
-    return args
 
 
 # -- instantaneous rates ---------------------------------------------------------------

@@ -176,6 +176,21 @@ def test_passwords_are_redacted(tmp_path, monkeypatch):
         kv.aof.close()
 
 
+def test_a_malformed_hello_still_hides_what_follows_auth(tmp_path, monkeypatch):
+    # HELLO answers these with an error, but they ran (and were slow): a
+    # password typed without its username, or after a bad option, stays hidden.
+    kv = SlowHarness(tmp_path, monkeypatch)
+    try:
+        kv.slow(20, "HELLO", "3", "AUTH", "s3cret")
+        kv.slow(20, "HELLO", "3", "BOGUS", "AUTH", "default", "s3cret")
+        assert [entry[3] for entry in kv.entries()] == [
+            [b"HELLO", b"3", b"BOGUS", b"AUTH", b"(redacted)", b"(redacted)"],
+            [b"HELLO", b"3", b"AUTH", b"(redacted)"],
+        ]
+    finally:
+        kv.aof.close()
+
+
 def test_commands_refused_before_running_are_not_logged(tmp_path, monkeypatch):
     kv = SlowHarness(tmp_path, monkeypatch, requirepass="pw")
     try:

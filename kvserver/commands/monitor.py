@@ -17,8 +17,9 @@ text port sends the same line without the ``+``. As in Redis 7.0:
   admin commands (CONFIG, CLIENT LIST/KILL, DEBUG, MONITOR...) are not
   shown;
 * AUTH's arguments and HELLO's AUTH username and password are shown as
-  ``"(redacted)"``. (kvserver redacts them even where 7.0 would not: an
-  AUTH with too many arguments, a HELLO with a bad version.)
+  ``"(redacted)"`` (redact.py, the rule SLOWLOG uses too; kvserver redacts
+  them even where 7.0 would not: an AUTH with too many arguments, a HELLO
+  with a bad version).
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ import time
 from kvserver.commands.containers import CONTAINERS
 from kvserver.commands.registry import Command, command
 from kvserver.protocol import OK, Status
+from kvserver.redact import redacted
 from kvserver.session import Session
-
-REDACTED = b"(redacted)"
 
 # Redis's sdscatrepr: printable ASCII as it is, \\ \" \n \r \t \a \b, and
 # \xHH (lower case) for any other byte.
@@ -72,21 +72,8 @@ def feed_monitors(monitors: tuple, cmd: Command, session: Session, args: list[by
 
 def monitor_line(session: Session, args: list[bytes], now_us: int) -> str:
     """The feed's line for ``args`` run by ``session`` (without ``+``)."""
-    shown = _redacted(args)
+    shown = redacted(args)
     table = _REPR
     quoted = ['"' + "".join([table[b] for b in arg]) + '"' for arg in shown]
     seconds, micros = divmod(now_us, 1_000_000)
     return f"{seconds}.{micros:06d} [{session.db.index} {session.peer}] " + " ".join(quoted)
-
-
-def _redacted(args: list[bytes]) -> list[bytes]:
-    name = args[0].upper()
-    if name == b"AUTH":
-        return [args[0]] + [REDACTED] * (len(args) - 1)
-    if name == b"HELLO":
-        shown = list(args)
-        for i in range(2, len(args)):
-            if args[i].upper() == b"AUTH" and shown[i] is not REDACTED:
-                shown[i + 1 : i + 3] = [REDACTED] * len(shown[i + 1 : i + 3])
-        return shown
-    return args
