@@ -41,6 +41,8 @@ from pathlib import Path
 
 import click
 
+from kvserver.protocol.resp import encode_command
+
 HOST = "127.0.0.1"
 DEFAULT_SHARDS = 3
 DEFAULT_BASE_PORT = 7001
@@ -228,10 +230,7 @@ class ReplyError(Exception):
 def call(port: int, *args: str | bytes, timeout: float = REPLY_TIMEOUT_S) -> object:
     """Send one command to 127.0.0.1:port; return its reply (str, int, None,
     list); an error reply raises ReplyError, a network problem OSError."""
-    request = b"*%d\r\n" % len(args)
-    for arg in args:
-        raw = arg.encode() if isinstance(arg, str) else arg
-        request += b"$%d\r\n%b\r\n" % (len(raw), raw)
+    request = encode_command([arg.encode() if isinstance(arg, str) else arg for arg in args])
     with socket.create_connection((HOST, port), timeout=timeout) as sock:
         sock.sendall(request)
         with sock.makefile("rb") as stream:
