@@ -132,8 +132,20 @@ class Config:
 # -- client-output-buffer-limit's value ----------------------------------------
 
 _OBUF_CLASSES = {"normal": "normal", "slave": "slave", "replica": "slave", "pubsub": "pubsub"}
-_OBUF_MEMORY = re.compile(r"(\d+)(b|k|kb|m|mb|g|gb)?\Z", re.IGNORECASE)  # Redis's memtoull
-_OBUF_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+
+# Redis's memtoull: a number with an optional unit (k = 1000, kb = 1024...).
+_MEMORY = re.compile(r"(\d+)(b|k|kb|m|mb|g|gb)?\Z", re.IGNORECASE)
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+
+
+def parse_memory(text: str) -> int | None:
+    """A memory value as Redis reads one (``100mb``, ``1gb``, ``4096``) in
+    bytes; None if it is not one. For maxmemory and the output buffer
+    limits, on the command line, in CONFIG SET and in a config file."""
+    match = _MEMORY.match(text)
+    if match is None:
+        return None
+    return int(match.group(1)) * _MEMORY_UNITS[(match.group(2) or "").lower()]
 
 
 def parse_output_buffer_limits(text: str) -> dict[str, tuple[int, int, int]]:
@@ -151,12 +163,12 @@ def parse_output_buffer_limits(text: str) -> dict[str, tuple[int, int, int]]:
         kind = _OBUF_CLASSES.get(name.lower())
         if kind is None:
             raise ValueError("Invalid client class specified in buffer limit configuration.")
-        hard_match, soft_match = _OBUF_MEMORY.match(hard), _OBUF_MEMORY.match(soft)
-        if not (hard_match and soft_match and re.fullmatch(r"[+-]?\d+", seconds)) or int(seconds) < 0:
+        hard_bytes, soft_bytes = parse_memory(hard), parse_memory(soft)
+        if hard_bytes is None or soft_bytes is None or not re.fullmatch(r"[+-]?\d+", seconds) or int(seconds) < 0:
             raise ValueError("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
         limits[kind] = (
-            int(hard_match.group(1)) * _OBUF_UNITS[(hard_match.group(2) or "").lower()],
-            int(soft_match.group(1)) * _OBUF_UNITS[(soft_match.group(2) or "").lower()],
+            hard_bytes,
+            soft_bytes,
             (int(seconds) + 2**31) % 2**32 - 2**31,  # Redis keeps it in a C int
         )
     return limits

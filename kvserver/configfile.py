@@ -35,12 +35,12 @@ and that holds requirepass gets a warning at start-up.
 from __future__ import annotations
 
 import os
-import re
 import stat
 
 import click
 
 from kvserver import __version__
+from kvserver.config import parse_memory
 from kvserver.errors import CommandError
 from kvserver.protocol.text import split_args
 
@@ -51,9 +51,6 @@ WARNINGS = "kvserver.configfile.warnings"
 BAD_DIRECTIVE = "Bad directive or wrong number of arguments"  # Redis's words
 UNBALANCED = "Unbalanced quotes in configuration line"  # Redis's words
 
-# Redis's memtoull: a number with an optional unit (k = 1000, kb = 1024...).
-_MEMORY = re.compile(r"(\d+)(b|k|kb|m|mb|g|gb)?\Z", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
 _MEMORY_DIRECTIVES = {"maxmemory"}
 # Directives whose one value is several words, as redis.conf writes them
 # (``client-output-buffer-limit normal 32mb 8mb 60``): joined back together.
@@ -134,10 +131,10 @@ def _convert(name: str, param: click.Parameter, args: list[str]) -> object:
             raise click.BadParameter("argument must be 'yes' or 'no'")
         return args[0].lower() == "yes"
     if name in _MEMORY_DIRECTIVES:
-        match = _MEMORY.match(args[0])
-        if not match:
+        value = parse_memory(args[0])
+        if value is None:
             raise click.BadParameter("argument must be a memory value")
-        args = [str(int(match.group(1)) * _UNITS[(match.group(2) or "").lower()])]
+        args = [str(value)]
     converted = [param.type.convert(arg, param, None) for arg in args]
     return converted if getattr(param, "multiple", False) else converted[0]
 

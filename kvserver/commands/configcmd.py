@@ -11,7 +11,6 @@ only their current value.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -213,10 +212,6 @@ def config_set(session: Session, args: list[bytes]) -> object:
     return OK
 
 
-_MEMORY_VALUE = re.compile(r"(\d+)(b|k|kb|m|mb|g|gb)?\Z", re.IGNORECASE)
-_MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
-
-
 def _parse_setting(setting: Setting, text: str) -> object:
     """The value of ``text`` for ``setting``, compared to tell a change from
     a no-op; raises Redis's error for a malformed value."""
@@ -242,10 +237,10 @@ def _parse_setting(setting: Setting, text: str) -> object:
             raise errors.config_set_failed(setting.name, errors.must_be_between(setting.minimum, INT64_MAX))
         return value
     if setting.kind == "memory":
-        match = _MEMORY_VALUE.match(text)
-        if not match:
+        value = config.parse_memory(text)
+        if value is None:
             raise errors.config_set_failed(setting.name, "argument must be a memory value")
-        return int(match.group(1)) * _MEMORY_UNITS[(match.group(2) or "").lower()]
+        return value
     if setting.kind == "obuf":  # client-output-buffer-limit
         try:
             return config.parse_output_buffer_limits(text)
