@@ -24,11 +24,19 @@ The crash-safety story, in order:
    fails, the writes it covered get an error too (they stay in memory, as
    in Redis, but are not acknowledged), and every later write is refused
    until an fsync succeeds again: ``error`` says why, INFO shows it.
-4. On start-up, ``replay`` feeds every record through the same dispatcher
+4. A transaction or a script writes all its effects in one append, inside
+   MULTI ... EXEC when there is more than one record (``write_group``); the
+   dispatcher holds the lock across the whole unit and rolls all of it back
+   if the append fails.
+5. On start-up, ``replay`` feeds every record through the same dispatcher
    clients use. A record cut short at the very end (the process died in the
    middle of an append) is dropped and the file truncated to the last whole
-   record, with a warning that says where and how much. Damage anywhere
-   else stops start-up with the offset and the command that repairs it.
+   record, with a warning that says where and how much; a MULTI group with
+   no EXEC at the very end is the same torn append, and is dropped whole
+   (Redis's "Revert incomplete MULTI/EXEC transaction"), so a transaction is
+   in the log completely or not at all. Damage anywhere else (a MULTI inside
+   a group, an EXEC without one) stops start-up with the offset and the
+   command that repairs it.
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ FSYNC_POLICIES = ("always", "everysec", "no")
 DEFAULT_FSYNC = "everysec"  # Redis's default: at most ~1 s lost on power loss
 REPLAY_CHUNK_BYTES = 1024 * 1024  # read the log a MiB at a time
 REPLAY_PROGRESS_SECONDS = 1.0  # how often a long replay reports progress
+_MULTI = encode_command([b"MULTI"])
+_EXEC = encode_command([b"EXEC"])
 
 
 class AppendOnlyFile:
@@ -111,16 +121,43 @@ class AppendOnlyFile:
         Raises ``AofError`` after cutting any partial write back off, so the
         file always ends with a whole record.
         """
-        if self.error is not None:
-            self._recover()
         if db_index == self._selected_db and len(records) == 1:
-            data = encode_command(records[0])  # nearly every write: one record
-        else:
-            chunks = []
-            if db_index != self._selected_db:
+            return self._append(encode_command(records[0]), db_index)  # nearly every write
+        chunks = []
+        if db_index != self._selected_db:
+            chunks.append(encode_command([b"SELECT", b"%d" % db_index]))
+        chunks.extend([encode_command(record) for record in records])
+        return self._append(b"".join(chunks), db_index)
+
+    def write_group(self, group: list[tuple[int, list[list[bytes]]]]) -> int:
+        """Write the effects of an atomic unit (EXEC, a script) as one append:
+        ``group`` holds (database index, records) in the order they were
+        done. More than one record goes inside MULTI ... EXEC, so that a
+        replay applies all of them or, if the append was torn, none (see
+        ``replay``); one record goes as it is, as Redis 7 propagates them.
+        Returns and raises as ``write``."""
+        count = sum(len(records) for _, records in group)
+        chunks = []
+        selected = self._selected_db
+        if group[0][0] != selected:
+            selected = group[0][0]
+            chunks.append(encode_command([b"SELECT", b"%d" % selected]))
+        if count > 1:
+            chunks.append(_MULTI)
+        for db_index, records in group:
+            if db_index != selected:
+                selected = db_index
                 chunks.append(encode_command([b"SELECT", b"%d" % db_index]))
             chunks.extend([encode_command(record) for record in records])
-            data = b"".join(chunks)
+        if count > 1:
+            chunks.append(_EXEC)
+        return self._append(b"".join(chunks), selected)
+
+    def _append(self, data: bytes, selected_db: int) -> int:
+        # The one place bytes reach the file: one os.write of whole records,
+        # which leaves database ``selected_db`` selected.
+        if self.error is not None:
+            self._recover()
         try:
             written = os.write(self._fd, data)
             if written != len(data):  # a short write: the disk is filling up
@@ -130,7 +167,7 @@ class AppendOnlyFile:
             self.error = exc.strerror or str(exc)
             log.error("cannot write the append only file %s: %s", self.path, self.error)
             raise AofError(self.error) from exc
-        self._selected_db = db_index
+        self._selected_db = selected_db
         self.size += len(data)
         self.written += len(data)
         if self._rewrite_buffer is not None:
@@ -295,15 +332,18 @@ class LogReader:
     """The records of a log file, in order: ``for offset, args in reader``.
 
     Raises ``AofCorruptError`` (with the byte offset) where the bytes do not
-    parse. After the loop, ``torn_bytes`` says how many bytes at the end
-    form an incomplete record, and ``good_end`` where the last whole record
-    ends. Used by the replay and by kv-check-aof, which must agree.
+    parse, or where MULTI and EXEC do not pair up. After the loop,
+    ``torn_bytes`` says how many bytes at the end form an incomplete record,
+    ``good_end`` where the last whole record ends, and ``open_group`` where
+    a MULTI group that never reached its EXEC starts (None if every group
+    was closed). Used by the replay and by kv-check-aof, which must agree.
     """
 
     def __init__(self, path: str, file) -> None:
         self.path = path
         self._file = file
         self._parser = RespParser(inline=False)
+        self.open_group: int | None = None
 
     @property
     def good_end(self) -> int:
@@ -325,7 +365,19 @@ class LogReader:
                     raise AofCorruptError(self.path, offset, exc.message) from None
                 if request is NEED_DATA:
                     break
+                if len(request) == 1:  # MULTI and EXEC take no arguments
+                    self._track_group(offset, request[0].upper())
                 yield offset, request
+
+    def _track_group(self, offset: int, name: bytes) -> None:
+        if name == b"MULTI":
+            if self.open_group is not None:
+                raise AofCorruptError(self.path, offset, "MULTI inside a MULTI group")
+            self.open_group = offset
+        elif name == b"EXEC":
+            if self.open_group is None:
+                raise AofCorruptError(self.path, offset, "EXEC without MULTI")
+            self.open_group = None
 
 
 def replay(path: str, apply: Callable[[list[bytes]], object]) -> ReplayResult:
@@ -355,8 +407,14 @@ def replay(path: str, apply: Callable[[list[bytes]], object]) -> ReplayResult:
                 if now >= next_report:
                     next_report = now + REPLAY_PROGRESS_SECONDS
                     _report_progress(records, reader.good_end, now - started)
+    if reader.open_group is not None:
+        # The last append was a transaction's, cut short: none of it was
+        # applied (its commands were only queued) and none acknowledged.
+        dropped = reader.good_end + reader.torn_bytes - reader.open_group
+        _truncate_torn_tail(path, reader.open_group, dropped, "an incomplete MULTI/EXEC transaction")
+        return ReplayResult(records, time.perf_counter() - started, dropped)
     if reader.torn_bytes:
-        _truncate_torn_tail(path, reader.good_end, reader.torn_bytes)
+        _truncate_torn_tail(path, reader.good_end, reader.torn_bytes, "an incomplete record")
     return ReplayResult(records, time.perf_counter() - started, reader.torn_bytes)
 
 
@@ -370,13 +428,14 @@ def _report_progress(records: int, offset: int, elapsed: float) -> None:
     )
 
 
-def _truncate_torn_tail(path: str, good_end: int, dropped: int) -> None:
+def _truncate_torn_tail(path: str, good_end: int, dropped: int, what: str) -> None:
     # Redis's aof-load-truncated yes: the last append was interrupted; what
     # it wrote was never acknowledged, so dropping it loses nothing.
     log.warning(
-        "!!! the append only file %s ends with an incomplete record: truncating it at "
+        "!!! the append only file %s ends with %s: truncating it at "
         "byte offset %d, dropping %d bytes of an unfinished write",
         path,
+        what,
         good_end,
         dropped,
     )

@@ -38,6 +38,7 @@ class CheckResult:
 def check(path: str) -> CheckResult:
     """Scan the log at ``path`` and describe the first problem, if any."""
     records = 0
+    before_group = 0  # records before the open MULTI group, if one is torn off
     with open(path, "rb") as file:
         size = os.fstat(file.fileno()).st_size
         reader = LogReader(path, file)
@@ -46,9 +47,15 @@ def check(path: str) -> CheckResult:
                 problem = _command_problem(request)
                 if problem:
                     return CheckResult(size, records, offset, problem)
+                if reader.open_group == offset:
+                    before_group = records
                 records += 1
         except AofCorruptError as exc:
             return CheckResult(size, records, exc.offset, exc.reason)
+    if reader.open_group is not None:
+        return CheckResult(
+            size, before_group, reader.open_group, "the last MULTI/EXEC transaction is incomplete (torn write)"
+        )
     if reader.torn_bytes:
         return CheckResult(size, records, reader.good_end, "the last record is incomplete (torn write)")
     return CheckResult(size, records, size, None)

@@ -43,6 +43,7 @@ import time
 from kvserver import errors
 from kvserver.commands import COMMANDS
 from kvserver.commands.connection import client_line
+from kvserver.commands.transactions import end_session
 from kvserver.config import (
     CLIENT_OUTPUT_HARD_LIMIT_BYTES,
     CLIENT_OUTPUT_SOFT_LIMIT_BYTES,
@@ -306,7 +307,14 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
         local = format_address(conn.sock.getsockname())
     except OSError:
         local = ""
-    session = Session(dispatcher.keyspace, conn.id, server=state, peer=format_address(conn.peer), local=local)
+    session = Session(
+        dispatcher.keyspace,
+        conn.id,
+        server=state,
+        peer=format_address(conn.peer),
+        local=local,
+        dispatcher=dispatcher,
+    )
     session.fd = conn.fd
     session.kill = lambda: _kill(conn)
     session.output = lambda: (len(conn.pending), conn.pending_bytes)
@@ -333,6 +341,7 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
                 "Client %s scheduled to be closed ASAP for overcoming of output buffer limits.",
                 client_line(session, int(time.time() * 1000)).decode("utf-8", "replace"),
             )
+        end_session(session)  # its watched keys go with it
         state.remove_client(session)
         request_close(conn)
 

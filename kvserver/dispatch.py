@@ -4,12 +4,22 @@ Clients on every port and the start-up log replay all come through
 ``Dispatcher.execute``. The rules it keeps:
 
 * Unknown commands and wrong arity are replies, never exceptions.
-* A read command runs without the write lock.
+* A read command runs without the write lock. One that reads keys is kept
+  from seeing half of a write by the keyspace's seqlock count (store.py):
+  if a write ran meanwhile, the read is done again under the lock.
 * A write command runs under the global write lock, and so does the
   append of its effects to the log. Every change it makes is noted in the
   keyspace's undo journal; if the append fails, the journal is rolled back
   and the client gets an error: a write is acknowledged only once it is
   applied *and* logged.
+* An atomic unit (EXEC, a script: ``run_atomic``) holds the write lock
+  from its first command to its last, with the clock frozen, and writes
+  the effects of all its commands as one append, a MULTI ... EXEC group
+  when there is more than one record (as Redis 7 propagates them). A failed
+  append rolls back the whole unit.
+* Inside MULTI, a command is queued (``QUEUED``) rather than run, unless the
+  registry says it runs at once (``in_multi="run"``); one refused while
+  queuing (unknown, wrong arity, no_multi, OOM...) fails the transaction.
 * Only ``CommandError`` is part of the contract; any other exception is a
   bug, logged with its traceback and answered with a generic error so that
   one bad request never takes the connection, or the server, down.
@@ -25,7 +35,9 @@ from kvserver import errors
 from kvserver.aof import AppendOnlyFile
 from kvserver.commands import COMMANDS
 from kvserver.commands.monitor import feed_monitors
+from kvserver.commands.transactions import end_session
 from kvserver.errors import AofError, CommandError
+from kvserver.protocol import Status
 from kvserver.session import Session
 from kvserver.stats import NEVER
 from kvserver.store import Keyspace
@@ -33,6 +45,7 @@ from kvserver.store import Keyspace
 log = logging.getLogger(__name__)
 
 CALLS, NANOSECONDS, REJECTED, FAILED = range(4)  # fields of command_stats
+QUEUED = Status("QUEUED")
 
 
 class Dispatcher:
@@ -65,17 +78,42 @@ class Dispatcher:
         """Run ``args`` (name first) for ``session``; returns the reply value."""
         cmd = COMMANDS.get(args[0].upper())
         if cmd is None:
-            return errors.unknown_command(args[0], args[1:])
+            return _refuse(session, None, errors.unknown_command(args[0], args[1:]))
         stats = self.command_stats.get(cmd.name) or self.command_stats.setdefault(cmd.name, [0, 0, 0, 0])
         if not cmd.arity_ok(len(args)):
             stats[REJECTED] += 1
-            return errors.wrong_arity(cmd.name)
+            return _refuse(session, cmd, errors.wrong_arity(cmd.name))
         if not session.authenticated and "no_auth" not in cmd.flags:
             stats[REJECTED] += 1
-            return CommandError(errors.NOAUTH)  # as Redis: after the arity check
-        if self.maxmemory and "denyoom" in cmd.flags and self.keyspace.used_bytes > self.maxmemory:
+            return _refuse(session, cmd, CommandError(errors.NOAUTH))  # as Redis: after the arity check
+        if self.maxmemory and self._out_of_memory(cmd, session):
             stats[REJECTED] += 1
-            return CommandError(errors.OOM)  # noeviction: refuse what adds data
+            return _refuse(session, cmd, CommandError(errors.OOM))  # noeviction: refuse what adds data
+        if session.multi is not None and cmd.in_multi == "queue":
+            if "no_multi" in cmd.flags:
+                stats[REJECTED] += 1
+                return _refuse(session, cmd, CommandError(errors.NOT_IN_MULTI))
+            session.multi.append((cmd, args))
+            return QUEUED
+        return self._invoke(cmd, stats, session, args)
+
+    def _out_of_memory(self, cmd, session: Session) -> bool:
+        """Past maxmemory, Redis (noeviction) refuses what adds data; inside
+        MULTI it refuses queuing anything, since the queue itself grows,
+        and an EXEC whose queue holds a command that adds data."""
+        if "denyoom" not in cmd.flags:
+            if session.multi is None:
+                return False
+            if cmd.name == "exec":
+                if not any("denyoom" in queued.flags for queued, _ in session.multi):
+                    return False
+            elif cmd.in_multi == "run" and cmd.name != "multi" and cmd.name != "watch":
+                return False  # DISCARD, QUIT, RESET always run
+        return self.keyspace.used_bytes > self.maxmemory
+
+    def _invoke(self, cmd, stats: list[int], session: Session, args: list[bytes]) -> object:
+        """Run a checked command, with what every run gets: the figures for
+        INFO commandstats and SLOWLOG, and the MONITOR feed."""
         session.last_command = cmd.name  # for CLIENT LIST's cmd=
         started = perf_counter_ns()
         reply = self._run(cmd, session, args[1:])
@@ -94,9 +132,30 @@ class Dispatcher:
 
     def _run(self, cmd, session: Session, argv: list[bytes]) -> object:
         try:
+            if session.group is not None:  # inside run_atomic: lock held, clock frozen
+                return self._run_grouped(cmd, session, argv)
             if not cmd.write:
-                session.now = self._clock()
-                return cmd.func(session, argv)
+                if not cmd.reads_keys:
+                    session.now = self._clock()
+                    return cmd.func(session, argv)
+                # A read of keys, without the lock: valid if no write began
+                # or ended meanwhile (the seqlock; see store.py).
+                keyspace = self.keyspace
+                seq = keyspace.seq
+                if not seq & 1:
+                    session.now = self._clock()
+                    try:
+                        reply = cmd.func(session, argv)
+                    except Exception:
+                        if keyspace.seq == seq:
+                            raise
+                    else:
+                        if keyspace.seq == seq:
+                            return reply
+                # A write was under way: read again once it is done.
+                with self._lock:
+                    session.now = self._clock()
+                    return cmd.func(session, argv)
             with self._lock:
                 # The clock is read under the lock so that deadlines in the
                 # log never go backwards relative to the log order.
@@ -127,6 +186,7 @@ class Dispatcher:
         keyspace = self.keyspace
         journal: list = []
         keyspace.journal = journal  # every change the command makes is noted
+        keyspace.seq += 1  # odd: readers that overlap this will read again
         try:
             reply = cmd.func(session, argv)
             if not effects:
@@ -144,5 +204,103 @@ class Dispatcher:
             keyspace.rollback(journal)
             raise
         finally:
+            keyspace.seq += 1
             keyspace.journal = None
             effects.clear()
+
+    # -- atomic units: EXEC, scripts -------------------------------------------
+
+    def run_atomic(self, session: Session, body: Callable[[Callable[[list[bytes]], object]], object]) -> object:
+        """Run ``body(call)`` as one atomic unit and return what it returns.
+
+        ``call(args)`` runs one command (name first) and returns its reply
+        value; an error comes back as a ``CommandError`` instance, never
+        raised. Throughout, the global write lock is held, so no other
+        client's command runs or observes anything until the unit is done,
+        and ``session.now`` stays what it was at the start. The effects of
+        every write are written to the log as one append at the end (a
+        MULTI ... EXEC group if more than one record). If that append fails,
+        every change made inside is rolled back, and the log-write error is
+        returned instead of body's value. A unit inside a unit (EVAL within
+        EXEC) simply runs as part of the outer one.
+        """
+        call = self._caller(session)
+        if session.group is not None:
+            return body(call)
+        keyspace = self.keyspace
+        aof = self.aof
+        offset = 0
+        with self._lock:
+            session.now = self._clock()
+            journal: list = []
+            keyspace.journal = journal
+            keyspace.seq += 1
+            group = session.group = []
+            try:
+                reply = body(call)
+                if group and aof is not None:
+                    try:
+                        offset = aof.write_group(group)
+                    except AofError as exc:
+                        keyspace.rollback(journal)
+                        log.error("transaction refused, the log cannot be written: %s", exc)
+                        return errors.log_write_failed(str(exc))
+            except BaseException:
+                keyspace.rollback(journal)
+                raise
+            finally:
+                session.group = None
+                keyspace.seq += 1
+                keyspace.journal = None
+        if offset and aof.fsync_policy == "always":
+            try:
+                aof.sync_to(offset)
+            except AofError as exc:
+                return errors.log_write_failed(str(exc))
+        return reply
+
+    def _caller(self, session: Session) -> Callable[[list[bytes]], object]:
+        def call(args: list[bytes]) -> object:
+            cmd = COMMANDS.get(args[0].upper())
+            if cmd is None:
+                return errors.unknown_command(args[0], args[1:])
+            stats = self.command_stats.get(cmd.name) or self.command_stats.setdefault(cmd.name, [0, 0, 0, 0])
+            if not cmd.arity_ok(len(args)):
+                stats[REJECTED] += 1
+                return errors.wrong_arity(cmd.name)
+            return self._invoke(cmd, stats, session, args)
+
+        return call
+
+    def _run_grouped(self, cmd, session: Session, argv: list[bytes]) -> object:
+        """One command of an atomic unit: its changes join the unit's journal
+        and its effects the unit's group (run_atomic writes them)."""
+        if not cmd.write:
+            return cmd.func(session, argv)
+        journal = self.keyspace.journal
+        mark = len(journal)
+        effects = session.effects
+        try:
+            reply = cmd.func(session, argv)
+            if effects:
+                session.group.append((session.db.index, list(effects)))
+            return reply
+        except BaseException:
+            # This command alone is undone; the unit's other commands stand.
+            self.keyspace.rollback(journal[mark:])
+            del journal[mark:]
+            raise
+        finally:
+            effects.clear()
+
+
+def _refuse(session: Session, cmd, error: CommandError) -> CommandError:
+    """A command refused before it ran. Inside MULTI that dooms the
+    transaction, as Redis's flagTransaction: EXEC will answer EXECABORT;
+    and an EXEC refused itself ends the transaction with the reason."""
+    if session.multi is not None:
+        if cmd is not None and cmd.name == "exec":
+            end_session(session)
+            return errors.exec_aborted(error.message)
+        session.multi_failed = True
+    return error

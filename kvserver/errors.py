@@ -93,6 +93,12 @@ def unknown_command(name: bytes, args: list[bytes]) -> CommandError:
     return CommandError(message.replace("\r", " ").replace("\n", " "))
 
 
+def exec_aborted(reason: str) -> CommandError:
+    """EXEC itself refused (wrong arity, OOM): Redis's execCommandAbort, with
+    the reason's ERR dropped and any other code kept."""
+    return CommandError("EXECABORT Transaction discarded because of: " + reason.removeprefix("ERR "))
+
+
 def wrong_arity(name: str) -> CommandError:
     return CommandError(f"ERR wrong number of arguments for '{name}' command")
 
@@ -120,6 +126,13 @@ NOPROTO = "NOPROTO unsupported protocol version"
 PROTOCOL_VERSION_NOT_INTEGER = "ERR Protocol version is not an integer or out of range"
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 NOAUTH = "NOAUTH Authentication required."
+# Transactions (commands/transactions.py)
+NOT_IN_MULTI = "ERR Command not allowed inside a transaction"
+MULTI_NESTED = "ERR MULTI calls can not be nested"
+WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed"
+EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
+DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
+EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
 AUTH_WITHOUT_PASSWORD = (
     "ERR AUTH <password> called without any password configured for the default user. "

@@ -99,8 +99,9 @@ def load_log(keyspace: Keyspace, path: str) -> ReplayResult:
     """Replay the log at ``path`` into ``keyspace`` through the dispatcher
     clients use, with nothing logged and no locks contended."""
     replayer = Dispatcher(keyspace, None, clock=lambda: REPLAY_NOW_MS)
-    session = Session(keyspace, loading=True)
+    session = Session(keyspace, loading=True, dispatcher=replayer)
     result = replay(path, lambda args: replayer.execute(session, args))
+    session.multi = None  # a group torn off the end was queued, never run
     now = keyspace.clock()
     for db in keyspace.dbs:
         for key in [key for key, deadline in db.expires.items() if deadline < now]:

@@ -35,6 +35,11 @@ class Session:
         "fd",
         "kill",
         "output",
+        "multi",
+        "multi_failed",
+        "watches",
+        "group",
+        "dispatcher",
     )
 
     def __init__(
@@ -46,8 +51,12 @@ class Session:
         server: object | None = None,
         peer: str = "",
         local: str = "",
+        dispatcher: object | None = None,
     ) -> None:
         self.keyspace = keyspace
+        # The Dispatcher that runs this session's commands: EXEC and scripts
+        # run their commands through it (Dispatcher.run_atomic).
+        self.dispatcher = dispatcher
         self.server = server  # the ServerState (state.py); None during replay
         self.db: Database = keyspace.dbs[0]  # SELECT changes it
         self.now = 0  # ms; the dispatcher sets it before each command
@@ -80,6 +89,16 @@ class Session:
         # Set by the worker too: () -> (chunks, bytes) of replies the kernel
         # has not taken yet, for CLIENT LIST's oll and omem.
         self.output = _NO_OUTPUT
+        # MULTI: the commands queued for EXEC, as (Command, args); None when
+        # not in a transaction. multi_failed: one was refused while queuing,
+        # so EXEC must answer EXECABORT.
+        self.multi: list | None = None
+        self.multi_failed = False
+        # WATCH: this client's watched keys (store.Watches), None if none.
+        self.watches = None
+        # Inside Dispatcher.run_atomic: the effects of the unit so far, as
+        # (database index, records); None otherwise.
+        self.group: list | None = None
 
     def log(self, *args: bytes) -> None:
         """Record one effect of the running write command for the log.

@@ -10,8 +10,17 @@ Rules this module keeps:
   across "apply the mutation, append it to the log", so the log order is the
   order in which mutations happened. It is re-entrant so that a write
   command can call the same lookup helpers that reads use.
-* Reads take no lock. A single dict operation is atomic under the GIL, so a
-  reader sees each key either before or after a write, never half of one.
+* Reads take no lock; they are kept whole by a sequence count instead (a
+  seqlock). ``Keyspace.seq`` is odd while a write, a transaction or a script
+  is changing anything and even otherwise; a read that started and ended on
+  the same even count saw no write at all, and is redone under the lock
+  otherwise (dispatch.py). So no client sees half of an MSET, an EXEC or a
+  script, and a read costs two attribute loads, not a lock.
+* WATCH: ``Database.watched`` maps a watched key to the ``WatchedKey``
+  entries of the clients watching it. Every change to a key (set, delete,
+  a new deadline, FLUSHDB, SWAPDB) marks those clients' ``Watches`` dirty,
+  as Redis's touchWatchedKey does; the cost while nobody watches is one
+  truth test per change.
 * Expiry is lazy and active, as in Redis: ``lookup`` treats a key past its
   deadline (now > deadline, as Redis's keyIsExpired) as missing and deletes it (taking the lock, then checking again,
   because a writer may have just replaced it); ``active_expire_cycle``
@@ -48,6 +57,7 @@ class Database:
         "_buckets",
         "_sweep_keys",
         "_sweep_pos",
+        "watched",
     )
 
     def __init__(self, index: int, keyspace: Keyspace) -> None:
@@ -60,6 +70,9 @@ class Database:
         self.used_bytes = 0  # estimate of what the keys and values take (see _size)
         self._sweep_keys: list[bytes] = []  # a snapshot of expires' keys being swept
         self._sweep_pos = 0
+        # key -> the WatchedKey entries of the clients that WATCH it (see
+        # the module docstring). Changed under the write lock only.
+        self.watched: dict[bytes, list[WatchedKey]] = {}
 
     # -- reads (no lock) ------------------------------------------------------
 
@@ -108,6 +121,8 @@ class Database:
             self.expires.pop(key, None)
         else:
             self.expires[key] = deadline
+        if self.watched:
+            self._touch(key)
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; True if it was there."""
@@ -120,6 +135,8 @@ class Database:
             journal.append((self, key, value, deadline))
         self._index_discard(key)
         self.used_bytes -= len(key) + _size(value) + PER_KEY_OVERHEAD
+        if self.watched:
+            self._touch(key)
         return True
 
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
@@ -131,10 +148,14 @@ class Database:
             self.expires.pop(key, None)
         else:
             self.expires[key] = deadline
+        if self.watched:
+            self._touch(key)
 
-    def flush(self) -> int:
+    def flush(self, now: int = 0) -> int:
         """Remove every key (FLUSHDB); returns how many there were."""
         count = len(self.data)
+        if self.watched:
+            self._touch_all(None, now)
         journal = self.keyspace.journal
         if journal is not None:
             state = (self.data, self.expires, self._buckets, self.used_bytes)
@@ -142,8 +163,12 @@ class Database:
         self._set_state(({}, {}, {}, 0))
         return count
 
-    def swap_with(self, other: Database) -> None:
+    def swap_with(self, other: Database, now: int = 0) -> None:
         """Exchange contents with ``other`` (SWAPDB): clients of each see the other's keys."""
+        if self.watched:
+            self._touch_all(other, now)
+        if other.watched:
+            other._touch_all(self, now)
         journal = self.keyspace.journal
         if journal is not None:
             journal.append(lambda: self._swap(other))
@@ -179,6 +204,56 @@ class Database:
             self.expires.pop(key, None)
         else:
             self.expires[key] = deadline
+
+    # -- WATCH (write lock held) -------------------------------------------------
+
+    def _touch(self, key: bytes) -> None:
+        """``key`` changed: its watchers' transactions will fail (Redis's
+        touchWatchedKey), except where the key was already expired at WATCH
+        time and is now gone: logically nothing changed."""
+        for entry in self.watched.get(key, ()):
+            if entry.expired:
+                if key not in self.data:
+                    entry.expired = False  # deleted keys are not flagged expired
+                    continue
+            entry.owner.dirty = True
+
+    def _touch_all(self, replaced_with: Database | None, now: int) -> None:
+        """Every watched key this database holds is about to go, replaced by
+        ``replaced_with``'s (SWAPDB) or by nothing (FLUSHDB/FLUSHALL): Redis's
+        touchAllWatchedKeysInDb, including its care for expired keys."""
+        other = replaced_with.data if replaced_with is not None else {}
+        for key, entries in self.watched.items():
+            in_emptied = key in self.data
+            in_other = key in other
+            if not (in_emptied or in_other):
+                continue
+            other_expired = in_other and replaced_with._is_expired(key, now)
+            for entry in entries:
+                if entry.expired:
+                    if not in_other:
+                        entry.expired = False  # an expired key deleted: no change
+                        continue
+                    if other_expired:
+                        continue  # an expired key stays expired
+                elif not in_emptied and other_expired:
+                    entry.expired = True  # nothing, replaced by an expired key
+                    continue
+                entry.owner.dirty = True
+
+    def _is_expired(self, key: bytes, now: int) -> bool:
+        """Stored but past its deadline (Redis's keyIsExpired)."""
+        deadline = self.expires.get(key)
+        return deadline is not None and deadline < now and key in self.data
+
+    def watch(self, watches: Watches, key: bytes, now: int) -> None:
+        """Add ``key`` to a client's watches (WATCH; once per key)."""
+        for entry in watches.keys:
+            if entry.db is self and entry.key == key:
+                return
+        entry = WatchedKey(self, key, self._is_expired(key, now), watches)
+        watches.keys.append(entry)
+        self.watched.setdefault(key, []).append(entry)
 
     # -- SCAN -------------------------------------------------------------------
     #
@@ -258,6 +333,44 @@ class Database:
         return removed
 
 
+class Watches:
+    """One client's WATCHed keys, and whether any of them has changed."""
+
+    __slots__ = ("keys", "dirty")
+
+    def __init__(self) -> None:
+        self.keys: list[WatchedKey] = []
+        self.dirty = False
+
+    def expired_since(self, now: int) -> bool:
+        """A key that was live at WATCH time is past its deadline now (Redis's
+        isWatchedKeyExpired): its expiry is a change even if nobody has
+        deleted it yet."""
+        return any(not entry.expired and entry.db._is_expired(entry.key, now) for entry in self.keys)
+
+    def clear(self) -> None:
+        """Forget every watched key (EXEC, DISCARD, UNWATCH, the client's
+        end). Write lock held."""
+        for entry in self.keys:
+            entries = entry.db.watched.get(entry.key)
+            if entries is not None:
+                entries.remove(entry)
+                if not entries:
+                    del entry.db.watched[entry.key]
+        self.keys.clear()
+        self.dirty = False
+
+
+class WatchedKey:
+    __slots__ = ("db", "key", "expired", "owner")
+
+    def __init__(self, db: Database, key: bytes, expired: bool, owner: Watches) -> None:
+        self.db = db
+        self.key = key
+        self.expired = expired  # already past its deadline at WATCH time
+        self.owner = owner
+
+
 _MISSING = object()  # "no such key", in the undo journal
 
 # What a key costs beyond its bytes: two bytes-object headers (33 bytes each
@@ -285,6 +398,9 @@ class Keyspace:
         # Undo records of the write command running now (see Database's
         # writes); the dispatcher opens and closes it under the write lock.
         self.journal: list | None = None
+        # The seqlock count (see the module docstring): odd while a write is
+        # in progress. Changed under the write lock only.
+        self.seq = 0
         self.dbs = [Database(i, self) for i in range(databases)]
 
     @property

@@ -101,10 +101,10 @@ class Harness:
         self.keyspace = Keyspace(clock=self.clock)
         self.aof = aof_class(self.path, fsync=fsync)
         self.dispatcher = Dispatcher(self.keyspace, self.aof)
-        self.session = Session(self.keyspace)
+        self.session = Session(self.keyspace, dispatcher=self.dispatcher)
 
     def new_session(self) -> Session:
-        return Session(self.keyspace)
+        return Session(self.keyspace, dispatcher=self.dispatcher)
 
     def __call__(self, *args: bytes | str | int, session: Session | None = None) -> object:
         argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]

@@ -11,6 +11,7 @@ fills it. Where does a command live?
 * TIME, LASTSAVE, SAVE, BGSAVE, WAIT, ROLE, DEBUG, MEMORY: ``server.py``
 * SLOWLOG (GET, LEN, RESET): ``slowlog.py``
 * MONITOR and its feed: ``monitor.py``
+* MULTI, EXEC, DISCARD, WATCH, UNWATCH: ``transactions.py``
 """
 
 # Keep this order (not alphabetical): it is the order of COMMANDS, which
@@ -26,6 +27,7 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     strings,
     slowlog,
     monitor,
+    transactions,
 )
 from kvserver.commands.registry import COMMANDS, Command
 

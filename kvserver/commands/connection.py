@@ -17,6 +17,7 @@ from kvserver import errors
 from kvserver.commands.containers import container
 from kvserver.commands.parsing import parse_int, parse_int32
 from kvserver.commands.registry import command
+from kvserver.commands.transactions import end_session
 from kvserver.errors import CommandError
 from kvserver.protocol import OK, PONG, Status, Verbatim
 from kvserver.session import Session
@@ -47,7 +48,7 @@ def echo(session: Session, args: list[bytes]) -> object:
     return args[0]
 
 
-@command("quit", -1, flags=("allow_busy", "noscript", "loading", "stale", "fast", "no_auth"))
+@command("quit", -1, flags=("allow_busy", "noscript", "loading", "stale", "fast", "no_auth"), in_multi="run")
 def quit_(session: Session, args: list[bytes]) -> object:
     """QUIT
 
@@ -158,13 +159,14 @@ def _authenticate(session: Session, username: bytes, password: bytes) -> None:
     raise CommandError(errors.WRONGPASS)
 
 
-@command("reset", 1, flags=_NO_AUTH_FLAGS)
+@command("reset", 1, flags=_NO_AUTH_FLAGS, in_multi="run")
 def reset(session: Session, args: list[bytes]) -> object:
     """RESET
 
     Put the connection back as it was when it connected: database 0, RESP2,
     no name. (The library name and version stay, as in Redis.)
     """
+    end_session(session)  # no transaction, no watched keys
     session.db = session.keyspace.dbs[0]
     session.resp = 2
     session.name = b""

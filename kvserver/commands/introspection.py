@@ -138,7 +138,7 @@ def _flags(item: Command | Subcommand) -> list[str]:
     if isinstance(item, Command):
         if item.write:
             flags.append("write")
-        elif item.first_key:
+        elif item.first_key and item.reads_keys:
             flags.append("readonly")
     return flags + [f for f in item.flags if f not in flags]
 

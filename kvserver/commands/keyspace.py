@@ -519,7 +519,7 @@ def flushdb(session: Session, args: list[bytes]) -> object:
     Remove every key of the selected database (ASYNC and SYNC alike).
     """
     _flush_mode(args)
-    if session.db.flush():
+    if session.db.flush(session.now):
         session.log(b"FLUSHDB")
     return OK
 
@@ -533,7 +533,7 @@ def flushall(session: Session, args: list[bytes]) -> object:
     _flush_mode(args)
     removed = 0
     for db in session.keyspace.dbs:
-        removed += db.flush()
+        removed += db.flush(session.now)
     if removed:
         session.log(b"FLUSHALL")
     return OK
@@ -557,7 +557,7 @@ def swapdb(session: Session, args: list[bytes]) -> object:
     if not (0 <= first < len(dbs) and 0 <= second < len(dbs)):
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
     if first != second and (len(dbs[first]) or len(dbs[second])):
-        dbs[first].swap_with(dbs[second])
+        dbs[first].swap_with(dbs[second], session.now)
         session.log(b"SWAPDB", args[0], args[1])
     return OK
 

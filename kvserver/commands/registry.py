@@ -1,7 +1,10 @@
 """The one list of commands: name -> function, arity, flags, key positions.
 
 A command is a plain function ``(session, args) -> reply`` whose docstring's
-first line is its syntax. ``args`` holds the arguments after the command
+first line is its syntax. Its registration declares what the dispatcher
+needs to know to run it: arity, whether it writes (write lock, log), where
+its keys are, what it does inside MULTI, and Redis's flags (``noscript``,
+``no_multi``, ``allow_busy``, ``denyoom``, ...). ``args`` holds the arguments after the command
 name. It reads the database through ``session.db`` and the time through
 ``session.now``; a write command records what must be logged with
 ``session.log(...)``. Errors are raised as ``CommandError``. Commands do no
@@ -35,6 +38,15 @@ class Command:
     # Redis's command flags beyond what ``write`` and the key positions say
     # ("fast", "admin", "noscript", ...), for COMMAND INFO. Optional.
     flags: tuple[str, ...] = ()
+    # Inside MULTI a command is queued for EXEC, unless it is one of the
+    # few Redis runs at once there (EXEC, DISCARD, MULTI, WATCH, QUIT,
+    # RESET): those say ``in_multi="run"``. One flagged "no_multi" is
+    # refused inside MULTI, and that fails the transaction.
+    in_multi: str = "queue"
+    # A read of the keyspace (a key, or all of them): the dispatcher keeps
+    # it from observing half of a write or transaction (store.py, seqlock).
+    # Derived at registration; other reads (CLIENT, INFO...) need nothing.
+    reads_keys: bool = False
 
     @property
     def syntax(self) -> str:
@@ -65,17 +77,27 @@ def command(
     write: bool = False,
     keys: tuple[int, int, int] = (0, 0, 0),
     flags: tuple[str, ...] = (),
+    in_multi: str = "queue",
+    reads_keys: bool | None = None,
 ) -> Callable[[CommandFunc], CommandFunc]:
     """Register the decorated function as command ``name``.
 
-    ``flags``: extra Redis command flags for COMMAND INFO (see Command).
+    ``flags``: extra Redis command flags for COMMAND INFO (see Command);
+    ``in_multi``: "queue" or "run" (see Command); ``reads_keys``: whether
+    it reads the keyspace (default: it names keys or is flagged readonly,
+    and does not write).
     """
+    if in_multi not in ("queue", "run"):
+        raise ValueError(f"in_multi must be 'queue' or 'run', not {in_multi!r}")
 
     def register(func: CommandFunc) -> CommandFunc:
         key = name.upper().encode()
         if key in COMMANDS:
             raise ValueError(f"command {name} registered twice")
-        COMMANDS[key] = Command(name.lower(), func, arity, write, *keys, flags=tuple(flags))
+        reads = not write and (keys[0] > 0 or "readonly" in flags) if reads_keys is None else reads_keys
+        COMMANDS[key] = Command(
+            name.lower(), func, arity, write, *keys, flags=tuple(flags), in_multi=in_multi, reads_keys=reads
+        )
         return func
 
     return register

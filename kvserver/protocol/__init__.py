@@ -20,6 +20,7 @@ value              RESP2                   RESP3               text line
 ``SetReply``       array                   set ``~``           items, spaced
 ``Verbatim``       bulk string             verbatim ``=txt:``  as is, or quoted
 ``dict``           flat array k, v, ...    map ``%``           k v ..., spaced
+``NullArray``      null array ``*-1``      null ``_``          ``nil``
 ``CommandError``   ``-ERR ...``            ``-ERR ...``        ``ERR ...``
 =================  ======================  ==================  =================
 """
@@ -54,6 +55,17 @@ def format_double(value: float) -> bytes:
         return b"inf" if value > 0 else b"-inf"
     return b"%.17g" % value
 
+
+class _NullArray:
+    """The null array: EXEC's reply when a watched key changed."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NullArray"
+
+
+NullArray = _NullArray()
 
 OK = Status("OK")
 PONG = Status("PONG")

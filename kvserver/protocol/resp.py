@@ -30,7 +30,7 @@ except ImportError:  # optional: the Python parser does everything without it
 from kvserver import errors
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, KvError
-from kvserver.protocol import NEED_DATA, SetReply, Status, Verbatim, format_double
+from kvserver.protocol import NEED_DATA, NullArray, SetReply, Status, Verbatim, format_double
 from kvserver.protocol.text import InvalidRequest, split_args
 
 # Redis's proto-max-bulk-len: no single argument may be larger.
@@ -316,4 +316,6 @@ def encode_reply(reply: object, resp: int = 2) -> bytes:
     if isinstance(reply, KvError):
         message = reply.message.replace("\r", " ").replace("\n", " ")
         return b"-%s\r\n" % message.encode()
+    if reply is NullArray:
+        return b"_\r\n" if resp == 3 else b"*-1\r\n"
     raise TypeError(f"no RESP encoding for reply {reply!r}")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from kvserver import errors
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, KvError
-from kvserver.protocol import NEED_DATA, Status, Verbatim, format_double
+from kvserver.protocol import NEED_DATA, NullArray, Status, Verbatim, format_double
 
 GREETING = b"OK mini-redis ready\r\n"
 
@@ -207,7 +207,7 @@ def _encode_item(reply: object) -> bytes:
         return quote(reply)
     if type(reply) is Status:
         return reply.encode()
-    if reply is None:
+    if reply is None or reply is NullArray:
         return b"nil"
     if type(reply) is int:
         return b"%d" % reply
