@@ -68,10 +68,10 @@ class FailingAof(AppendOnlyFile):
 
     failing = False
 
-    def write(self, db_index, records):
+    def _append(self, data, selected_db):  # every write and group comes here
         if self.failing:
             raise AofError(os.strerror(errno.ENOSPC))
-        return super().write(db_index, records)
+        return super()._append(data, selected_db)
 
 
 class FlakyAof(AppendOnlyFile):
@@ -83,11 +83,11 @@ class FlakyAof(AppendOnlyFile):
         self.failure_rate = failure_rate
         self.failures = 0
 
-    def write(self, db_index, records):
+    def _append(self, data, selected_db):
         if self.rng.random() < self.failure_rate:
             self.failures += 1
             raise AofError("injected failure")
-        return super().write(db_index, records)
+        return super()._append(data, selected_db)
 
 
 class Harness:
