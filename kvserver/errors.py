@@ -132,6 +132,7 @@ MULTI_NESTED = "ERR MULTI calls can not be nested"
 WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed"
 EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"
 DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI"
+MONITOR_IN_TRANSACTION = "ERR MONITOR isn't allowed for DENY BLOCKING client"
 EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
 AUTH_WITHOUT_PASSWORD = (

@@ -7,7 +7,9 @@ the server acknowledged, kills the server with SIGKILL at a random moment,
 restarts it on the same log, and checks two promises:
 
 * every acknowledged write is there, with its value;
-* nothing is there that was never sent.
+* nothing is there that was never sent;
+* with ``transactions``, half the writers write pairs of keys in MULTI/EXEC:
+  each pair is there whole or not at all.
 
 Run from the command line for many trials (``make crash-test``):
 
@@ -55,6 +57,32 @@ class Writer:
             client.close()
 
 
+@dataclass
+class TxWriter(Writer):
+    """Writes pairs of keys, each pair in one MULTI/EXEC transaction."""
+
+    def run(self, port: int, stop: threading.Event) -> None:
+        try:
+            client = TextClient(port)
+        except OSError:
+            return
+        i = 0
+        try:
+            while not stop.is_set():
+                pair = [(b"t%d:%d:%s" % (self.index, i, half), b"v%d-%d" % (self.index, i)) for half in (b"a", b"b")]
+                for key, value in pair:
+                    self.sent[key] = value
+                client.send(b"MULTI\r\n" + b"".join(b"SET %s %s\r\n" % kv for kv in pair) + b"EXEC\r\n")
+                replies = [client.read_line() for _ in range(4)]
+                if replies == [b"OK", b"QUEUED", b"QUEUED", b"OK OK"]:
+                    self.acked.update(pair)
+                i += 1
+        except (OSError, ConnectionError):
+            pass  # killed mid-transaction: that pair is unacknowledged
+        finally:
+            client.close()
+
+
 def _rewrite_repeatedly(port: int, stop: threading.Event, started: list) -> None:
     # BGREWRITEAOF over and over, so that the kill lands before, during and
     # after rewrites (each step of rewrite.py must leave a whole log).
@@ -70,13 +98,18 @@ def _rewrite_repeatedly(port: int, stop: threading.Event, started: list) -> None
 
 
 def run_trial(
-    workdir: Path, rng: random.Random, writers: int = 8, max_run_s: float = 1.0, rewrite: bool = False
+    workdir: Path,
+    rng: random.Random,
+    writers: int = 8,
+    max_run_s: float = 1.0,
+    rewrite: bool = False,
+    transactions: bool = False,
 ) -> dict:
     """One kill -9 trial; raises AssertionError if a promise is broken."""
     aof = workdir / "crash.aof"
     server = ServerProcess(aof, "--appendfsync", "always")
     stop = threading.Event()
-    team = [Writer(n) for n in range(writers)]
+    team = [TxWriter(n) if transactions and n % 2 else Writer(n) for n in range(writers)]
     threads = [threading.Thread(target=w.run, args=(server.port, stop)) for w in team]
     rewrites: list = []
     if rewrite:
@@ -111,10 +144,21 @@ def run_trial(
         present = _keys_in_log(aof)
         unknown = present - sent_keys
         assert not unknown, f"keys that were never sent: {sorted(unknown)[:5]}"
+        halves = [key for key in present if key.startswith(b"t")]
+        for key in halves:
+            twin = key[:-1] + (b"b" if key.endswith(b"a") else b"a")
+            assert twin in present, f"half a transaction survived: {key!r} without {twin!r}"
         client.close()
     finally:
         restarted.kill()
-    return {"acknowledged": acked, "sent": sent, "present": len(present), "rewrites": len(rewrites)}
+    pairs = sum(len(w.acked) // 2 for w in team if isinstance(w, TxWriter))
+    return {
+        "acknowledged": acked,
+        "sent": sent,
+        "present": len(present),
+        "rewrites": len(rewrites),
+        "transactions": pairs,
+    }
 
 
 def _keys_in_log(aof: Path) -> set[bytes]:
@@ -135,19 +179,23 @@ def main() -> None:
     @click.option("--trials", default=20, show_default=True)
     @click.option("--seed", default=None, type=int)
     @click.option("--rewrite/--no-rewrite", default=True, show_default=True, help="BGREWRITEAOF during every other trial.")
-    def cli(trials: int, seed: int | None, rewrite: bool) -> None:
+    @click.option(
+        "--transactions/--no-transactions", default=True, show_default=True, help="Half the writers use MULTI/EXEC."
+    )
+    def cli(trials: int, seed: int | None, rewrite: bool, transactions: bool) -> None:
         rng = random.Random(seed)
-        totals = {"acknowledged": 0, "sent": 0, "present": 0, "rewrites": 0}
+        totals = {"acknowledged": 0, "sent": 0, "present": 0, "rewrites": 0, "transactions": 0}
         started = time.monotonic()
         for n in range(trials):
             with tempfile.TemporaryDirectory() as tmp:
-                result = run_trial(Path(tmp), rng, rewrite=rewrite and n % 2 == 1)
+                result = run_trial(Path(tmp), rng, rewrite=rewrite and n % 2 == 1, transactions=transactions)
             for k in totals:
                 totals[k] += result[k]
             click.echo(f"trial {n + 1}/{trials}: {result}", err=True)
         click.echo(
             f"crash trials={trials} acknowledged_writes={totals['acknowledged']} "
-            f"sent={totals['sent']} rewrites={totals['rewrites']} lost=0 unknown=0 "
+            f"sent={totals['sent']} rewrites={totals['rewrites']} transactions={totals['transactions']} "
+            f"lost=0 unknown=0 half_transactions=0 "
             f"seconds={time.monotonic() - started:.1f}"
         )
 

@@ -22,3 +22,9 @@ def test_kill_9_during_log_rewrites_loses_nothing(tmp_path, seed):
     result = run_trial(tmp_path, random.Random(100 + seed), writers=6, max_run_s=0.6, rewrite=True)
     assert result["acknowledged"] > 0
     assert result["rewrites"] > 0, "no rewrite started before the kill: the trial proved nothing"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_kill_9_in_a_stream_of_transactions_leaves_each_whole_or_absent(tmp_path, seed):
+    result = run_trial(tmp_path, random.Random(200 + seed), writers=6, max_run_s=0.6, transactions=True)
+    assert result["transactions"] > 0, "no transaction acknowledged before the kill: the trial proved nothing"

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import time
 
+from kvserver import errors
 from kvserver.commands.containers import CONTAINERS
 from kvserver.commands.registry import Command, command
+from kvserver.errors import CommandError
 from kvserver.protocol import OK, Status
 from kvserver.redact import redacted
 from kvserver.session import Session
@@ -45,6 +47,8 @@ def monitor(session: Session, args: list[bytes]) -> object:
     Stream every command the server runs, as it runs, to this connection,
     until QUIT or RESET.
     """
+    if session.group is not None:  # inside EXEC (or a script): Redis refuses
+        raise CommandError(errors.MONITOR_IN_TRANSACTION)
     session.monitoring = True
     session.closing = True  # ends the worker's request loop; it serves a monitor next
     return OK
