@@ -4,11 +4,17 @@ The procedure, and why each step is safe:
 
 1. With the write lock held, copy every database's dicts (a C-speed copy:
    Redis forks instead) and tell the log to keep a copy of every write
-   from now on (``begin_rewrite``). Clients wait only for the copy.
-2. Without the lock, write the copy to ``<log>.rewrite-tmp`` as one SET per
-   key (``SET k v PXAT <deadline>`` for keys with a TTL, expired keys left
-   out), a SELECT before each database, and fsync it. Clients keep writing
-   to the old log, which stays complete; a crash now leaves it as it was.
+   from now on (``begin_rewrite``). Clients wait only for the copy. The
+   containers (lists, hashes, sets) are not copied: from now until the end
+   the store copies one before a write changes it in place
+   (``Keyspace.begin_snapshot``, copy-on-write), so what the snapshot holds
+   never changes.
+2. Without the lock, write the copy to ``<log>.rewrite-tmp``: a string as
+   one SET (``SET k v PXAT <deadline>`` with a TTL), a container as the
+   commands that rebuild it, at most 64 elements each (RPUSH, HSET, SADD,
+   as Redis's rewrite), then its ``PEXPIREAT``; expired keys left out, a
+   SELECT before each database; and fsync it. Clients keep writing to the
+   old log, which stays complete; a crash now leaves it as it was.
 3. With the write lock held again, ``finish_rewrite`` appends the writes
    made meanwhile, fsyncs, renames the new file over the log, fsyncs the
    directory and switches appends to it. A crash before the rename leaves
@@ -29,6 +35,7 @@ import time
 from kvserver.aof import AppendOnlyFile
 from kvserver.protocol.resp import encode_command
 from kvserver.store import Keyspace
+from kvserver.values import rewrite_records
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +99,16 @@ class AofRewriter:
             with lock:
                 now = self.keyspace.clock()
                 snapshot = [(db.index, dict(db.data), dict(db.expires)) for db in self.keyspace.dbs if db.data]
+                self.keyspace.begin_snapshot()
                 self.aof.begin_rewrite()
             _write_snapshot(tmp_path, snapshot, now)
             with lock:
                 self.aof.finish_rewrite(tmp_path)
+                self.keyspace.end_snapshot()
         except Exception as exc:  # noqa: BLE001 - reported in INFO and the log
             with lock:
                 self.aof.abort_rewrite()
+                self.keyspace.end_snapshot()
             self.last_status = "err"
             log.error("log rewrite failed: %s", exc)
             try:
@@ -120,12 +130,18 @@ def _write_snapshot(path: str, snapshot: list[tuple[int, dict, dict]], now: int)
             chunk.append(encode_command([b"SELECT", b"%d" % index]))
             for key, value in data.items():
                 deadline = expires.get(key)
-                if deadline is None:
-                    record = encode_command([b"SET", key, value])
-                elif deadline < now:
+                if deadline is not None and deadline < now:
                     continue  # already expired: nothing to keep
+                if type(value) is bytes:  # a string: one SET, its TTL included
+                    if deadline is None:
+                        record = encode_command([b"SET", key, value])
+                    else:
+                        record = encode_command([b"SET", key, value, b"PXAT", b"%d" % deadline])
                 else:
-                    record = encode_command([b"SET", key, value, b"PXAT", b"%d" % deadline])
+                    records = [encode_command(r) for r in rewrite_records(key, value)]
+                    if deadline is not None:
+                        records.append(encode_command([b"PEXPIREAT", key, b"%d" % deadline]))
+                    record = b"".join(records)
                 chunk.append(record)
                 size += len(record)
                 if size >= WRITE_CHUNK_BYTES:

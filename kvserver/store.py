@@ -30,13 +30,13 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable
 
 from kvserver import config
 from kvserver.ticker import Ticker
+from kvserver.values import EncodingSettings, duplicate
 
 DEFAULT_DATABASES = 16  # Redis's default "databases" setting
 
@@ -149,6 +149,49 @@ class Database:
         else:
             self.expires[key] = deadline
         if self.watched:
+            self._touch(key)
+
+    # -- containers changed in place (commands/access.py calls these) -----------
+
+    def writable(self, key: bytes, value: object) -> object:
+        """``value`` (stored at ``key``), safe to change in place: while a
+        rewrite's snapshot holds the stored object, a copy takes its place
+        first (copy-on-write, once per container per rewrite), so the
+        snapshot never changes under the thread writing it out."""
+        keyspace = self.keyspace
+        if not keyspace.snapshot_epoch or value.epoch == keyspace.snapshot_epoch:
+            return value
+        twin = duplicate(value)
+        twin.epoch = keyspace.snapshot_epoch
+        journal = keyspace.journal
+        if journal is not None:
+            journal.append((self, key, value, self.expires.get(key)))
+        self.data[key] = twin
+        return twin
+
+    def changed(self, key: bytes, value: object, before: int, undo: Callable[[], None] | None) -> None:
+        """A container was changed in place (it was ``before`` bytes; ``undo``
+        puts it back exactly), or made new for ``key``: keep the memory
+        estimate, the undo journal and the watchers right, store a new one,
+        and delete one left empty (Redis never keeps an empty container)."""
+        if self.data.get(key) is not value:  # new: store it, or nothing if empty
+            if value:
+                value.epoch = self.keyspace.snapshot_epoch
+                self.set(key, value, None)
+            return
+        delta = value.nbytes - before
+        journal = self.keyspace.journal
+        if journal is not None and undo is not None:
+
+            def revert() -> None:
+                undo()
+                self.used_bytes -= delta
+
+            journal.append(revert)
+        self.used_bytes += delta
+        if not value:
+            self.delete(key)  # touches the watchers
+        elif self.watched:
             self._touch(key)
 
     def flush(self, now: int = 0) -> int:
@@ -380,7 +423,8 @@ PER_KEY_OVERHEAD = 2 * 33 + 56
 
 
 def _size(value: object) -> int:
-    return len(value) if type(value) is bytes else sys.getsizeof(value)
+    # values.memory, inlined: this runs on every write.
+    return len(value) if type(value) is bytes else value.nbytes
 SCAN_BUCKETS = 1 << 14  # SCAN cursors run 0..16383: enough that each bucket is small
 _BUCKET_MASK = SCAN_BUCKETS - 1
 
@@ -401,12 +445,27 @@ class Keyspace:
         # The seqlock count (see the module docstring): odd while a write is
         # in progress. Changed under the write lock only.
         self.seq = 0
+        # Non-zero while a rewrite's snapshot shares the stored containers:
+        # Database.writable copies one before it is changed in place.
+        self.snapshot_epoch = 0
+        self._epochs = 0
+        # OBJECT ENCODING's thresholds (CONFIG SET hash-max-listpack-entries ...).
+        self.encodings = EncodingSettings()
         self.dbs = [Database(i, self) for i in range(databases)]
 
     @property
     def used_bytes(self) -> int:
         """Estimated memory of every database's keys and values."""
         return sum(db.used_bytes for db in self.dbs)
+
+    def begin_snapshot(self) -> None:
+        """A rewrite has copied the databases' dicts (write lock held): from
+        now on containers are copied before they are changed in place."""
+        self._epochs += 1
+        self.snapshot_epoch = self._epochs
+
+    def end_snapshot(self) -> None:
+        self.snapshot_epoch = 0
 
     def rollback(self, journal: list) -> None:
         """Undo a command's writes, newest first (write lock held)."""

@@ -24,6 +24,7 @@ from kvserver.commands import COMMANDS, strings
 from kvserver.protocol import Status
 from kvserver.server import load_log
 from kvserver.store import Keyspace
+from kvserver.values import Hash
 from tests.support import T0, FakeClock, Harness, error_text, resp
 
 # The fixture kv (a Harness) is in conftest.py.
@@ -352,7 +353,7 @@ def test_getex_errors_leave_the_key_alone(kv, options, message):
 
 def test_mget(kv):
     kv("MSET", "a", "1", "b", "2")
-    kv.db.set(b"other", {"not": "a string"})
+    kv.db.set(b"other", Hash({b"not": b"a string"}))
     assert kv("MGET", "a", "nope", "b", "other", "a") == [b"1", None, b"2", None, b"1"]
 
 
@@ -644,7 +645,7 @@ def test_incrbyfloat_keeps_the_ttl_and_logs_it_absolute(kv):
     ],
 )
 def test_a_key_of_another_type_is_wrongtype(kv, args):
-    other = {"a hash": "one day"}
+    other = Hash({b"a hash": b"one day"})
     kv.db.set(b"h", other)
     assert error_text(kv(*args)) == WRONGTYPE
     assert kv.db.data[b"h"] is other
@@ -652,7 +653,7 @@ def test_a_key_of_another_type_is_wrongtype(kv, args):
 
 
 def test_set_replaces_a_key_of_another_type(kv):
-    kv.db.set(b"h", {"a": 1})
+    kv.db.set(b"h", Hash({b"a": b"1"}))
     assert kv("SET", "h", "v") == OK
     assert kv("SETNX", "h", "w") == 0
     assert kv("GET", "h") == b"v"

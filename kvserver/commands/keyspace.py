@@ -28,7 +28,6 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import copy
 import random
 
 from kvserver import errors
@@ -39,6 +38,7 @@ from kvserver.errors import CommandError
 from kvserver.protocol import OK, Status
 from kvserver.session import Session
 from kvserver.store import SCAN_BUCKETS, Database
+from kvserver.values import duplicate, type_name
 
 DEFAULT_SCAN_COUNT = 10  # Redis's default COUNT
 ULONG_MAX = 2**64 - 1  # SCAN's cursor is a C unsigned long
@@ -49,20 +49,8 @@ RANDOMKEY_LIST_MAX = 1024
 # Flags given to @command below are Redis 7.0's COMMAND INFO flags beyond
 # "write" and "readonly" (which the registry infers where there are keys).
 
-# The name TYPE and SCAN TYPE give each kind of value, by its Python type.
-# Only strings exist so far; a new value type adds its name here.
-TYPE_NAMES: dict[type, str] = {bytes: "string"}
-
-
-def type_name(value: object) -> str:
-    """Redis's name for the type of a stored value (never None)."""
-    return TYPE_NAMES[type(value)]
-
-
-def _duplicate(value: object) -> object:
-    # COPY's new key must not share a mutable value with its source; bytes
-    # are immutable and can be shared.
-    return value if type(value) is bytes else copy.deepcopy(value)
+# TYPE and SCAN TYPE name a value by values.type_name; COPY's new key
+# shares nothing changeable with its source (values.duplicate).
 
 
 # -- removing keys -----------------------------------------------------------------
@@ -481,7 +469,7 @@ def copy_(session: Session, args: list[bytes]) -> object:
         return 0
     if not replace and not session.loading and target.lookup(destination, now) is not None:
         return 0
-    target.set(destination, _duplicate(value), db.expires.get(source))
+    target.set(destination, duplicate(value), db.expires.get(source))
     session.log(b"COPY", *args)
     return 1
 

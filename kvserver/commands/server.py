@@ -22,6 +22,7 @@ from kvserver.commands.registry import ADMIN_FLAGS, command
 from kvserver.errors import CommandError
 from kvserver.protocol import OK, Status
 from kvserver.session import Session
+from kvserver.values import memory as memory_estimate
 
 # -- TIME, LASTSAVE, SAVE, BGSAVE, WAIT, ROLE -------------------------------------------------
 
@@ -169,7 +170,8 @@ def memory_usage(session: Session, args: list[bytes]) -> object:
     value = session.db.lookup(key, session.now)
     if value is None:
         return None
-    size = sys.getsizeof(key) + sys.getsizeof(value)
+    # A string as CPython holds it; a container by its own estimate.
+    size = sys.getsizeof(key) + (sys.getsizeof(value) if type(value) is bytes else memory_estimate(value))
     if key in session.db.expires:
         size += sys.getsizeof(2**40)
     return size
