@@ -130,12 +130,13 @@ def failing_kv(tmp_path: Path) -> Iterator[Harness]:
 class ServerProcess:
     """``python -m kvserver 0 AOF`` as a real process, for restarts and crashes."""
 
-    def __init__(self, aof_path: Path, *extra: str) -> None:
+    def __init__(self, aof_path: Path, *extra: str, env: dict | None = None, preexec_fn=None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kvserver", "0", str(aof_path), "--resp-port", "0", *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            preexec_fn=preexec_fn,
         )
         self.output = b""
         self.port, self.resp_port = self._wait_ready()
@@ -174,8 +175,8 @@ def server_process() -> Iterator:
     """``server_process(aof_path, *args)`` -> ServerProcess; all killed afterwards."""
     procs: list[ServerProcess] = []
 
-    def start(aof_path: Path, *extra: str) -> ServerProcess:
-        proc = ServerProcess(aof_path, *extra)
+    def start(aof_path: Path, *extra: str, **options) -> ServerProcess:
+        proc = ServerProcess(aof_path, *extra, **options)
         procs.append(proc)
         return proc
 

@@ -8,6 +8,8 @@ import logging
 import threading
 import time
 
+import pytest
+
 from kvserver import errors
 from kvserver.session import Session
 from tests.resp_client import RawRespClient
@@ -163,3 +165,51 @@ def test_a_client_no_thread_can_serve_is_refused_counted_and_logged_once(start_s
         running.stop()
     assert "log flushed and closed" in caplog.text
     assert "Traceback" not in caplog.text and "cannot join" not in caplog.text
+
+
+# A memory limit (ulimit -v) under which the server starts but runs out of
+# room for thread stacks (8 MiB each, RLIMIT_STACK) after a few dozen
+# clients, with one malloc arena so that the arenas do not take it all.
+MEMORY_LIMIT_BYTES = 400 * 1024 * 1024
+THREAD_STACK_BYTES = 8 * 1024 * 1024
+CLIENTS_UNDER_LIMIT = 300
+
+
+def test_under_a_real_memory_limit_clients_past_it_are_refused_and_shutdown_is_clean(tmp_path, server_process):
+    import resource
+    import signal
+
+    def limit() -> None:  # in the child, before exec
+        resource.setrlimit(resource.RLIMIT_STACK, (THREAD_STACK_BYTES, THREAD_STACK_BYTES))
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+
+    try:
+        proc = server_process(tmp_path / "a.aof", env={"MALLOC_ARENA_MAX": "1"}, preexec_fn=limit)
+    except RuntimeError as exc:
+        pytest.skip(f"kvserver does not start under a {MEMORY_LIMIT_BYTES >> 20} MiB limit here: {exc}")
+    first = RawRespClient(proc.resp_port)
+    assert first.call("PING") == b"+PONG\r\n"
+    served, refused = [first], 0
+    for _ in range(CLIENTS_UNDER_LIMIT):
+        client = RawRespClient(proc.resp_port)
+        client.send("PING")
+        reply = client.read_reply()
+        if reply == b"+PONG\r\n":
+            served.append(client)
+        else:
+            assert reply == b"-" + errors.WORKER_START_FAILED.encode() + b"\r\n"
+            refused += 1
+            client.close()
+    if not refused:
+        pytest.skip(f"{CLIENTS_UNDER_LIMIT} threads fit in {MEMORY_LIMIT_BYTES >> 20} MiB here")
+    info = first.call("INFO")
+    assert b"rejected_connections:%d\r\n" % refused in info
+    workers = int(info.split(b"worker_threads:")[1].split(b"\r\n")[0])
+    assert workers == len(served)  # not the clients that were refused
+    for client in served:
+        client.close()
+    proc.proc.send_signal(signal.SIGTERM)
+    assert proc.finish() == 0
+    assert b"log flushed and closed" in proc.output
+    assert proc.output.count(b"cannot start a thread for new clients") == 1
+    assert b"Traceback" not in proc.output
