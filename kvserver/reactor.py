@@ -6,7 +6,7 @@ connection's parser and queues the parsed requests for that connection's
 worker (see connection.py for the division of labour). Other threads never
 touch the selector; they ask the reactor to do things with ``call_soon``,
 which wakes it through a socketpair. The loop never polls and never uses a
-timeout except to bound the shutdown grace period.
+timeout except to keep the shutdown deadline.
 
 Output: workers send on their own. A worker whose client is behind (the
 kernel's send buffer full) asks ``watch_writable``; the reactor then also

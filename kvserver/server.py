@@ -8,6 +8,8 @@ Lifecycle (as ``socketserver``)::
                               # serve_forever has finished and the log is closed
 
 ``request_shutdown()`` is the non-blocking form, safe in a signal handler.
+A shutdown ends within ``shutdown-timeout`` seconds (config.py), whatever
+clients are doing, and always flushes, fsyncs and closes the log.
 The log is replayed before the listening socket exists, so no client can
 connect to a half-loaded keyspace. If the log cannot be opened or is
 damaged, the constructor raises ``AofError`` and nothing listens.

@@ -19,6 +19,9 @@ import time
 import uuid
 
 MARKER = "KVSERVER_TEST_SESSION"
+# Helpers that Python starts for the pytest process itself and that end
+# with it: not a test's leftovers.
+INFRASTRUCTURE = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
 KILL_WAIT_S = 10.0  # for a SIGKILLed process to be gone
 
 
@@ -72,7 +75,9 @@ def started_by(token: str, root: int) -> list[int]:
         ancestor, hops = parents.get(pid, 0), 0
         while ancestor not in (0, 1, root) and hops < 1000:
             ancestor, hops = parents.get(ancestor, 0), hops + 1
-        if ancestor == root or _has_mark(pid, token):
+        if (ancestor == root or _has_mark(pid, token)) and not any(
+            name in command_line(pid) for name in INFRASTRUCTURE
+        ):
             found.append(pid)
     return sorted(found)
 
