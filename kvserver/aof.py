@@ -48,6 +48,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kvserver import errors
 from kvserver.errors import AofCorruptError, AofError, CommandError, KvError
 from kvserver.protocol import NEED_DATA
 from kvserver.protocol.resp import RespParser, encode_command
@@ -156,6 +157,8 @@ class AppendOnlyFile:
     def _append(self, data: bytes, selected_db: int) -> int:
         # The one place bytes reach the file: one os.write of whole records,
         # which leaves database ``selected_db`` selected.
+        if self._fd < 0:  # closed (by shutdown, which holds the write lock to close)
+            raise AofError(errors.AOF_CLOSED)
         if self.error is not None:
             self._recover()
         try:
@@ -277,6 +280,8 @@ class AppendOnlyFile:
         A crash before the rename leaves the old log, complete; after it,
         the new one, complete: no write can slip in between (the lock).
         """
+        if self._fd < 0:  # shutdown closed the log while the snapshot was written
+            raise AofError(errors.AOF_CLOSED)
         buffered = b"".join(self._rewrite_buffer or [])
         with open(new_path, "ab") as new:
             new.write(buffered)

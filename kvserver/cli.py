@@ -18,6 +18,7 @@ from kvserver.config import (
     DEFAULT_RESP_PORT,
     MAX_CLIENTS,
     MAX_INLINE_BYTES,
+    SHUTDOWN_TIMEOUT_SECONDS,
     SLOWLOG_LOG_SLOWER_THAN,
     SLOWLOG_MAX_LEN,
     TCP_KEEPALIVE_SECONDS,
@@ -30,6 +31,7 @@ from kvserver.config import (
 from kvserver.errors import AofError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+INT_MAX = 2**31 - 1  # the largest shutdown-timeout Redis takes (a C int)
 
 # How long a thread waiting for the GIL sleeps before asking the holder to
 # let go (CPython's default: 5 ms). Under SCHED_BATCH with ~1,000 workers,
@@ -186,6 +188,15 @@ WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
     metavar="ENTRIES",
     help="How many SLOWLOG entries are kept.",
 )
+@click.option(
+    "--shutdown-timeout",
+    type=click.IntRange(0, INT_MAX),
+    default=SHUTDOWN_TIMEOUT_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="The most a shutdown takes (Redis's shutdown-timeout): clients get until then to "
+    "finish what they sent; the log is flushed and closed in any case.",
+)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 @click.option(
     "--config",
@@ -219,6 +230,7 @@ def kvserver_main(
     sched_batch: bool,
     slowlog_log_slower_than: int,
     slowlog_max_len: int,
+    shutdown_timeout: int,
     log_level: str,
     config_file: str | None,
 ) -> None:
@@ -230,8 +242,9 @@ def kvserver_main(
     current directory); it is replayed before the port accepts anyone, and
     created empty if missing.
 
-    Stop with Ctrl-C or SIGTERM: the server finishes the commands it has,
-    flushes and closes the log, and exits 0.
+    Stop with Ctrl-C or SIGTERM: the server finishes the commands it has
+    (for at most --shutdown-timeout seconds), flushes and closes the log,
+    and exits 0.
 
     --config FILE reads settings from a Redis-style file (see
     kvserver/configfile.py), for instance to keep requirepass out of ps.
@@ -260,6 +273,7 @@ def kvserver_main(
         client_output_buffer_limit=output_limit,
         slowlog_log_slower_than=slowlog_log_slower_than,
         slowlog_max_len=slowlog_max_len,
+        shutdown_timeout_seconds=shutdown_timeout,
         config_file=config_file or "",
     )
     raise_open_file_limit(maxclients + RESERVED_FDS)

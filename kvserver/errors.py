@@ -112,6 +112,12 @@ def out_of_range(low: int, high: int) -> CommandError:
     return CommandError(f"ERR value is out of range, value must between {low} and {high}")
 
 
+# AofError's reason for a write that comes after shutdown closed the log
+# (from a worker still running past the shutdown deadline): refused, as a
+# write the disk refused is (log_write_failed).
+AOF_CLOSED = "the log is closed: the server is shutting down"
+
+
 def log_write_failed(reason: str) -> CommandError:
     # Redis answers writes with -MISCONF when it cannot persist; the reason
     # tells the operator what the disk said.
@@ -212,6 +218,12 @@ def config_set_failed(name: bytes | str, reason: str) -> CommandError:
 TOO_BIG_INLINE = "ERR Protocol error: too big inline request"
 QUERY_BUFFER_LIMIT = "ERR Protocol error: client query buffer limit reached"
 MAX_CLIENTS_REACHED = "ERR max number of clients reached"
+# No thread could be started for a new client (the system's thread or
+# memory limit, not maxclients): Redis's words for a client it cannot take,
+# then why, so that a client library's handling of the first still applies.
+WORKER_START_FAILED = (
+    "ERR max number of clients reached (the server could not start a thread for this connection)"
+)
 # Redis 7's answer to a non-loopback client in protected mode, word for word.
 PROTECTED_MODE_DENIED = (
     "DENIED Redis is running in protected mode because protected mode is enabled and no "

@@ -7,7 +7,18 @@ idle, in which case the thread exits: the pool shrinks back after a burst.
 
 ``thread_context`` (optional) is a context-manager factory entered for each
 worker thread's whole life; the profiling scripts use it to run a profiler
-in every worker.
+in every worker. ``thread_factory`` makes the threads (``threading.Thread``;
+tests swap in one that fails, as under a memory or thread limit).
+
+``submit`` raises ``PoolClosed`` once the pool is shut down and
+``WorkerStartFailed`` when no thread can be started for the job (the
+system's thread or memory limit): the caller turns the client away. A
+worker that failed to start is not counted: ``size`` is the threads that
+exist.
+
+``shutdown(deadline)`` waits for busy workers until one overall deadline,
+not each in turn: the workers still busy then are daemon threads, left to
+die with the process.
 """
 
 from __future__ import annotations
@@ -15,9 +26,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
+
+
+class PoolClosed(Exception):
+    """The pool is shut down: the server is stopping."""
+
+
+class WorkerStartFailed(Exception):
+    """No thread could be started for a job (``can't start new thread``)."""
 
 
 class _Worker:
@@ -36,8 +56,10 @@ class WorkerPool:
         run: Callable[[object], None],
         max_idle: int,
         thread_context: Callable[[], contextlib.AbstractContextManager] | None = None,
+        thread_factory: Callable[..., threading.Thread] = threading.Thread,
     ) -> None:
         self._run = run
+        self.thread_factory = thread_factory
         self._max_idle = max_idle
         self._thread_context = thread_context or contextlib.nullcontext
         # Protects _idle, _all and _closed. Held only to move a worker
@@ -58,10 +80,11 @@ class WorkerPool:
         return len(self._idle)
 
     def submit(self, job: object) -> None:
-        """Run ``run(job)`` on an idle worker, or on a new thread."""
+        """Run ``run(job)`` on an idle worker, or on a new thread; raises
+        ``PoolClosed`` or ``WorkerStartFailed`` (the job is not run)."""
         with self._lock:
             if self._closed:
-                raise RuntimeError("pool is shut down")
+                raise PoolClosed("pool is shut down")
             if self._idle:
                 worker = self._idle.pop()
                 worker.job = job
@@ -72,8 +95,13 @@ class WorkerPool:
             self._all.add(worker)
             self._started += 1
             name = f"kv-worker-{self._started}"
-        worker.thread = threading.Thread(target=self._work, args=(worker,), name=name, daemon=True)
-        worker.thread.start()
+        try:
+            worker.thread = self.thread_factory(target=self._work, args=(worker,), name=name, daemon=True)
+            worker.thread.start()
+        except (RuntimeError, MemoryError) as exc:  # "can't start new thread"
+            with self._lock:
+                self._all.discard(worker)  # it never ran: the figures stay true
+            raise WorkerStartFailed(str(exc) or type(exc).__name__) from exc
 
     def _work(self, worker: _Worker) -> None:
         with self._thread_context():
@@ -92,15 +120,22 @@ class WorkerPool:
                 if worker.job is None:  # shutdown
                     return
 
-    def shutdown(self, timeout: float | None = None) -> None:
-        """Stop idle workers and wait for busy ones to finish their jobs."""
+    def shutdown(self, deadline: float | None = None) -> int:
+        """Stop idle workers and wait for busy ones to finish their jobs,
+        until ``deadline`` (a ``time.monotonic()`` value; None: no limit).
+        Returns how many were still busy then (left running: daemon threads)."""
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-            workers = list(self._all)
+            workers = self._all.difference(idle)  # idle ones exit at once: no need to wait
             self._all.clear()
         for worker in idle:
             worker.signal.release()  # job is None: the thread exits
+        busy = 0
         for worker in workers:
-            if worker.thread is not None and worker.thread is not threading.current_thread():
-                worker.thread.join(timeout)
+            thread = worker.thread
+            if thread is None or thread is threading.current_thread() or thread.ident is None:
+                continue  # never started (submit is failing it right now)
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            busy += thread.is_alive()
+        return busy

@@ -6,7 +6,7 @@ connection's parser and queues the parsed requests for that connection's
 worker (see connection.py for the division of labour). Other threads never
 touch the selector; they ask the reactor to do things with ``call_soon``,
 which wakes it through a socketpair. The loop never polls and never uses a
-timeout except to bound the shutdown grace period.
+timeout except to keep the shutdown deadline.
 
 Output: workers send on their own. A worker whose client is behind (the
 kernel's send buffer full) asks ``watch_writable``; the reactor then also
@@ -14,9 +14,13 @@ watches that socket for room, once, and wakes the worker when there is.
 
 Stopping (``stop``, from any thread): the listeners are closed, reading
 stops on every connection and each worker is told ``EOF`` after the
-requests it already has; the loop ends once every worker has handed its
-connection back, or after the grace period, when the sockets of the
-stragglers are shut down so their workers stop waiting on them.
+requests it already has; ``deadline`` is set, ``shutdown_timeout()``
+seconds away (Redis's shutdown-timeout): one deadline for the whole
+shutdown, however many clients there are. The loop ends once every worker
+has handed its connection back, or at the deadline. Shortly before it
+(``FORCE_CLOSE_RESERVE_S``) the sockets of the stragglers are shut down so
+that workers waiting to send to a client that does not read give up;
+workers still busy at the deadline (a long command) are left behind.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from collections.abc import Callable
 from kvserver.connection import EOF, Connection
 from kvserver import errors
 from kvserver.errors import ProtocolError
+from kvserver.pool import PoolClosed, WorkerStartFailed
 from kvserver.protocol import NEED_DATA
 from kvserver.protocol.wire import WireProtocol
 
@@ -40,6 +45,17 @@ log = logging.getLogger(__name__)
 
 READ_BYTES = 256 * 1024  # per recv(): one syscall takes a deep pipeline whole
 EVENT_READ, EVENT_WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+# On shutdown, the part of the shutdown timeout kept at its end for the
+# forced phase: the sockets of connections not yet handed back are shut
+# down this long before the deadline (or at half the timeout, if that is
+# shorter), so that their workers, woken, can still hand them back in time.
+FORCE_CLOSE_RESERVE_S = 0.5
+
+# A worker that cannot be started (the thread or memory limit) turns its
+# client away; the log says so at most once per this interval, with a count,
+# not once per connection (a flood of clients would flood the log).
+WORKER_FAILURE_LOG_INTERVAL_S = 10.0
 
 
 class Reactor:
@@ -50,7 +66,7 @@ class Reactor:
         *,
         max_line: int,
         max_queued: int,
-        grace_seconds: float,
+        shutdown_timeout: Callable[[], float],
         max_clients: int = 10_000,
         max_query_buffer: int = 1 << 30,
         keepalive_seconds: int = 0,
@@ -62,7 +78,9 @@ class Reactor:
         self._start_worker = start_worker
         self._max_line = max_line
         self._max_queued = max_queued
-        self._grace = grace_seconds
+        self._shutdown_timeout = shutdown_timeout  # read when the stop begins (CONFIG SET changes it)
+        self.deadline: float | None = None  # time.monotonic() by which shutdown ends; set by stop
+        self._force_at = 0.0  # when the stragglers' sockets are shut down (set by stop)
         self._max_clients = max_clients
         self._max_query_buffer = max_query_buffer
         self._keepalive = keepalive_seconds
@@ -79,6 +97,10 @@ class Reactor:
         self._wake_w.setblocking(False)
         self._wake_pending = False
         self._stopping = False
+        # Workers that could not be started: when it was last logged, and
+        # how many since (see WORKER_FAILURE_LOG_INTERVAL_S).
+        self._start_failure_logged = -WORKER_FAILURE_LOG_INTERVAL_S
+        self._start_failures_unlogged = 0
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
         for sock, protocol in listeners:
             sock.setblocking(False)
@@ -109,25 +131,24 @@ class Reactor:
     def run(self) -> None:
         select = self._selector.select
         read_only = EVENT_READ  # the usual event on a connection
-        deadline: float | None = None
         forced = False
         try:
             while True:
                 if self._stopping:
                     if not self.connections:
                         return
-                    if deadline is None:
-                        deadline = time.monotonic() + self._grace
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        if forced:
-                            log.warning("%d connections did not finish; leaving them", len(self.connections))
-                            return
+                    now = time.monotonic()
+                    if now >= self.deadline:
+                        log.warning(
+                            "%d connections still busy at the shutdown deadline; leaving them",
+                            len(self.connections),
+                        )
+                        return
+                    if not forced and now >= self._force_at:
                         self._force_close_all()
                         forced = True
-                        deadline = time.monotonic() + self._grace
                         continue
-                    events = select(remaining)
+                    events = select((self.deadline if forced else self._force_at) - now)
                 else:
                     events = select()
                 for key, mask in events:
@@ -189,8 +210,31 @@ class Reactor:
             log.debug("accepted %r", conn)
             try:
                 self._start_worker(conn)
-            except RuntimeError:  # the pool is shutting down
+            except PoolClosed:  # stopping: the listeners close next
                 self.close(conn)
+            except WorkerStartFailed as exc:
+                self._refuse_unserved(conn, exc)
+
+    def _refuse_unserved(self, conn: Connection, exc: Exception) -> None:
+        # No thread for this client (the system's thread or memory limit):
+        # tell it, count it, close it; the others go on being served.
+        self._on_reject()
+        try:
+            conn.sock.send(conn.protocol.encode_reply(errors.CommandError(errors.WORKER_START_FAILED)))
+        except OSError:
+            pass
+        self.close(conn)
+        self._start_failures_unlogged += 1
+        now = time.monotonic()
+        if now - self._start_failure_logged >= WORKER_FAILURE_LOG_INTERVAL_S:
+            log.error(
+                "cannot start a thread for new clients (%s): %d refused since the last report; "
+                "raise the memory or thread limit (ulimit -v, ulimit -u) or lower maxclients",
+                exc,
+                self._start_failures_unlogged,
+            )
+            self._start_failure_logged = now
+            self._start_failures_unlogged = 0
 
     def _on_readable(self, conn: Connection) -> None:
         try:
@@ -324,6 +368,9 @@ class Reactor:
         if self._stopping:
             return
         self._stopping = True
+        timeout = max(0.0, self._shutdown_timeout())
+        self.deadline = time.monotonic() + timeout
+        self._force_at = self.deadline - min(FORCE_CLOSE_RESERVE_S, timeout / 2)
         for sock, _ in self._listeners:
             self._selector.unregister(sock)
             sock.close()
@@ -331,7 +378,7 @@ class Reactor:
             self._end_input(conn)
 
     def _force_close_all(self) -> None:
-        # Workers still busy after the grace period are waiting to send to a
+        # Workers still busy near the deadline may be waiting to send to a
         # client that does not read: tell them to drop it, and shut the
         # socket down so that a send in progress fails.
         for conn in self.connections:

@@ -62,6 +62,12 @@ class ServerState:
             "pubsub": PUBSUB_OUTPUT_BUFFER_LIMIT,
         }
         self.client_output_buffer_limit_disconnections = 0  # INFO stats, as Redis 7.4
+        # shutdown-timeout (config.py), live: CONFIG SET changes it, the
+        # reactor reads it when a shutdown begins.
+        self.shutdown_timeout = config.shutdown_timeout_seconds
+        # Set when a shutdown begins: what DEBUG SLEEP waits on, so that a
+        # sleeping client does not hold the shutdown up.
+        self.stopping = threading.Event()
 
     def add_client(self, session) -> None:
         with self.clients_lock:

@@ -22,7 +22,32 @@ from kvserver.server import Server
 # support.py's asserts (error_text, log_after_setup) report like a test's own.
 pytest.register_assert_rewrite("tests.support")
 
+from tests import processes  # noqa: E402
 from tests.support import FailingAof, Harness  # noqa: E402
+
+# Every process started from here on carries the session's mark (see
+# tests/processes.py): the leak check below finds them, and nothing else.
+SESSION_TOKEN = processes.mark_session()
+_leaked: list[str] = []
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Fail the run if a process this session started is still running
+    (every fixture has been finalized by now), and kill it: a test that
+    leaves a kvserver or a nutcracker behind is a bug even when it passed."""
+    left = processes.started_by(SESSION_TOKEN, os.getpid())
+    if not left:
+        return
+    _leaked.extend(f"pid {pid}: {processes.command_line(pid)}" for pid in left)
+    processes.kill(left)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _leaked:
+        terminalreporter.section("processes left running (killed now)", red=True)
+        for line in _leaked:
+            terminalreporter.write_line(line)
 
 REPLY_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 20.0
@@ -127,15 +152,34 @@ def failing_kv(tmp_path: Path) -> Iterator[Harness]:
     harness.aof.close()
 
 
+@pytest.fixture
+def spawn() -> Iterator:
+    """``spawn(argv, **popen_options)`` -> subprocess.Popen; each one is
+    killed and reaped at teardown, whether the test passed or not."""
+    procs: list[subprocess.Popen] = []
+
+    def start(argv: list[str], **options) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, **options)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(REPLY_TIMEOUT_S)
+
+
 class ServerProcess:
     """``python -m kvserver 0 AOF`` as a real process, for restarts and crashes."""
 
-    def __init__(self, aof_path: Path, *extra: str) -> None:
+    def __init__(self, aof_path: Path, *extra: str, env: dict | None = None, preexec_fn=None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kvserver", "0", str(aof_path), "--resp-port", "0", *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            preexec_fn=preexec_fn,
         )
         self.output = b""
         self.port, self.resp_port = self._wait_ready()
@@ -174,14 +218,17 @@ def server_process() -> Iterator:
     """``server_process(aof_path, *args)`` -> ServerProcess; all killed afterwards."""
     procs: list[ServerProcess] = []
 
-    def start(aof_path: Path, *extra: str) -> ServerProcess:
-        proc = ServerProcess(aof_path, *extra)
+    def start(aof_path: Path, *extra: str, **options) -> ServerProcess:
+        proc = ServerProcess(aof_path, *extra, **options)
         procs.append(proc)
         return proc
 
     yield start
     for proc in procs:
-        proc.kill()
+        try:
+            proc.kill()
+        except subprocess.TimeoutExpired:  # killed, but its output did not end: still reaped
+            proc.proc.wait(REPLY_TIMEOUT_S)
 
 
 # -- side by side with a real redis-server -------------------------------------------
@@ -216,9 +263,15 @@ def redis_server_port() -> Iterator[int]:
                 proc.kill()
                 pytest.skip("redis-server did not start")
             time.sleep(0.02)
-    yield port
-    proc.terminate()
-    proc.wait(10)
+    try:
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 class SideBySide:

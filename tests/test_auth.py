@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 from tests.resp_client import RawRespClient
@@ -60,33 +58,14 @@ def test_no_password_configured_keeps_redis_replies(side_by_side):
     side_by_side.both("AUTH", "nobody", "x")
 
 
-def test_requirepass_from_the_environment(tmp_path):
+def test_requirepass_from_the_environment(tmp_path, server_process):
     # The password need not appear in ps: the environment variable works.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kvserver", "0", str(tmp_path / "a.aof"), "--resp-port", "0"],
-        env={"KVSERVER_REQUIREPASS": SECRET, "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        from tests.conftest import READY
-
-        port = None
-        deadline = time.monotonic() + 20
-        while port is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            match = READY.search(line)
-            port = int(match.group(1)) if match else None
-        assert port
-        from tests.conftest import TextClient
-
-        client = TextClient(port)
-        assert client.call("GET a") == b"NOAUTH Authentication required."
-        assert client.call(f'AUTH "{SECRET}"') == b"OK"
-        client.close()
-    finally:
-        proc.kill()
-        proc.wait()
+    proc = server_process(tmp_path / "a.aof", env={"KVSERVER_REQUIREPASS": SECRET})
+    assert SECRET not in open(f"/proc/{proc.proc.pid}/cmdline").read()
+    client = proc.client()
+    assert client.call("GET a") == b"NOAUTH Authentication required."
+    assert client.call(f'AUTH "{SECRET}"') == b"OK"
+    client.close()
 
 
 def test_config_get_shows_the_access_settings(start_server):

@@ -291,8 +291,8 @@ def test_a_pipelining_reader_within_the_hard_limit_is_never_disconnected(start_s
 def test_with_no_limits_a_non_reading_client_is_held_but_the_server_still_stops(start_server):
     # client-output-buffer-limit normal 0 0 0 (Redis's default): never
     # disconnected; its worker waits for it, holding one batch, and
-    # shutdown ends the wait after the grace period.
-    running = start_server(client_output_buffer_limit=(0, 0, 0), shutdown_grace_seconds=0.2)
+    # shutdown ends the wait before its deadline (shutdown-timeout).
+    running = start_server(client_output_buffer_limit=(0, 0, 0), shutdown_timeout_seconds=0.5)
     server = running.server
     other = RawRespClient(running.resp_port)
     assert other.call("SET", "big", VALUE) == b"+OK\r\n"

@@ -193,8 +193,8 @@ def test_redis_cli_reads_commands_from_stdin(server):
     assert "The value of key, or nil if it is missing or expired." in out
 
 
-def test_redis_cli_monitor(server):
-    watcher = subprocess.Popen(
+def test_redis_cli_monitor(server, spawn):
+    watcher = spawn(
         [tool("redis-cli"), "-p", str(server.resp_port), "monitor"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -214,18 +214,15 @@ def test_redis_cli_monitor(server):
         line = next_line().decode()
         assert re.fullmatch(r'\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "SET" "watched" "a b"\n', line), line
     finally:
-        watcher.kill()
-        watcher.wait()
+        watcher.kill()  # and reaped by spawn's teardown
 
 
-def test_redis_cli_interactive_session(server):
+def test_redis_cli_interactive_session(server, spawn):
     exe = tool("redis-cli")
     pty = pytest.importorskip("pty")
     master, slave = pty.openpty()
     env = {**os.environ, "TERM": "dumb", "REDISCLI_HISTFILE": "/dev/null", "REDISCLI_RCFILE": "/dev/null"}
-    proc = subprocess.Popen(
-        [exe, "-p", str(server.resp_port)], stdin=slave, stdout=slave, stderr=slave, env=env
-    )
+    proc = spawn([exe, "-p", str(server.resp_port)], stdin=slave, stdout=slave, stderr=slave, env=env)
     os.close(slave)
     prompt = f"127.0.0.1:{server.resp_port}> ".encode()
 

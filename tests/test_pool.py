@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from kvserver.pool import WorkerPool
 
 
@@ -26,7 +28,7 @@ def test_each_job_gets_its_own_thread_while_they_run():
     release.set()
     _wait_for(lambda: pool.idle == 4)
     assert pool.size == 4  # one thread exited: only max_idle are kept
-    pool.shutdown(timeout=5)
+    pool.shutdown(time.monotonic() + 5)
     assert pool.size == 0
 
 
@@ -44,7 +46,7 @@ def test_idle_threads_are_reused():
         assert finished.acquire(timeout=5)
         _wait_for(lambda: pool.idle == 1)  # back on the idle list before the next job
     assert len(set(names)) == 1
-    pool.shutdown(timeout=5)
+    pool.shutdown(time.monotonic() + 5)
 
 
 def test_a_failing_job_does_not_kill_the_pool():
@@ -59,4 +61,43 @@ def test_a_failing_job_does_not_kill_the_pool():
     pool.submit("boom")
     pool.submit("fine")
     assert ran.wait(5)
-    pool.shutdown(timeout=5)
+    pool.shutdown(time.monotonic() + 5)
+
+
+def test_shutdown_waits_for_busy_workers_until_one_deadline_not_each_in_turn():
+    # Before: shutdown(timeout) joined each busy worker with the whole
+    # timeout, one after the other: 5 stuck workers took 5 timeouts.
+    release = threading.Event()
+    started = threading.Semaphore(0)
+    pool = WorkerPool(lambda job: (started.release(), release.wait()), max_idle=4)
+    for job in range(5):
+        pool.submit(job)
+    for _ in range(5):
+        assert started.acquire(timeout=5)
+    began = time.monotonic()
+    assert pool.shutdown(began + 0.3) == 5  # all five still busy at the deadline
+    assert time.monotonic() - began < 1.0  # one deadline (0.3 s), not 5 x 0.3 s
+    release.set()
+
+
+class _NoThreads(threading.Thread):
+    """A thread that cannot start, as under ``ulimit -v`` or ``ulimit -u``."""
+
+    def start(self) -> None:
+        raise RuntimeError("can't start new thread")
+
+
+def test_a_worker_that_cannot_start_is_reported_and_not_counted():
+    from kvserver.pool import PoolClosed, WorkerStartFailed
+
+    ran = threading.Event()
+    pool = WorkerPool(lambda job: ran.set(), max_idle=2, thread_factory=_NoThreads)
+    with pytest.raises(WorkerStartFailed, match="can't start new thread"):
+        pool.submit("job")
+    assert pool.size == 0 and not ran.is_set()
+    pool.thread_factory = threading.Thread
+    pool.submit("job")
+    assert ran.wait(5)
+    pool.shutdown(time.monotonic() + 5)  # no "cannot join thread before it is started"
+    with pytest.raises(PoolClosed):
+        pool.submit("late")

@@ -11,7 +11,7 @@ from kvserver.reactor import Reactor
 
 
 def _reactor() -> Reactor:
-    return Reactor([], lambda conn: None, max_line=1024, max_queued=16, grace_seconds=1.0)
+    return Reactor([], lambda conn: None, max_line=1024, max_queued=16, shutdown_timeout=lambda: 1.0)
 
 
 def test_a_call_soon_racing_the_wake_handler_still_wakes_the_loop_later():

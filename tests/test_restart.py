@@ -164,3 +164,56 @@ def test_the_open_file_limit_is_raised_for_ten_thousand_clients(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
     expected = 10_032 if hard == resource.RLIM_INFINITY else min(10_032, hard)
     assert int(out.stdout) == expected, out.stderr
+
+
+# -- shutdown-timeout: one deadline for the whole shutdown ------------------------------------
+
+SHUTDOWN_TIMEOUT_S = 2  # the --shutdown-timeout the tests below give
+# Process exit beyond the timeout: interpreter shutdown, the final fsync,
+# a loaded test machine. A long way short of the DEBUG SLEEP (600 s), and
+# of what the old shutdown took (30 s for four sleepers, 510 s for 100).
+EXIT_SLACK_S = 4.0
+
+
+@pytest.mark.parametrize("sleepers", [4, 20])
+def test_sigterm_exits_within_shutdown_timeout_while_clients_sleep(tmp_path, server_process, sleepers):
+    aof = tmp_path / "sleepers.aof"
+    first = server_process(aof, "--shutdown-timeout", str(SHUTDOWN_TIMEOUT_S))
+    writer = first.client()
+    for i in range(50):
+        assert writer.call(f"SET acked{i} v{i}") == b"OK"
+    sleeping = [first.client() for _ in range(sleepers)]
+    for client in sleeping:
+        client.send(b"DEBUG SLEEP 600\r\n")
+    idle = [first.client() for _ in range(5)]
+    assert writer.call("SET last-acked yes") == b"OK"
+    from tests.resp_client import RawRespClient
+    from tests.support import wait_for
+
+    watcher = RawRespClient(first.resp_port)
+    wait_for(lambda: watcher.call("CLIENT", "LIST").count(b"cmd=debug") == sleepers, "every sleeper asleep")
+    started = time.monotonic()
+    first.proc.send_signal(signal.SIGTERM)
+    # communicate(timeout=...) polls the process until the deadline.
+    assert first.finish(timeout=SHUTDOWN_TIMEOUT_S + EXIT_SLACK_S) == 0
+    assert time.monotonic() - started < SHUTDOWN_TIMEOUT_S + EXIT_SLACK_S
+    assert b"log flushed and closed" in first.output
+    for client in sleeping + idle + [writer]:
+        client.close()
+    watcher.close()
+
+    client = server_process(aof).client()
+    for i in range(50):
+        assert client.call(f"GET acked{i}") == b"v%d" % i
+    assert client.call("GET last-acked") == b"yes"
+
+
+def test_shutdown_timeout_from_the_config_file(tmp_path, server_process):
+    conf = tmp_path / "kv.conf"
+    conf.write_text("shutdown-timeout 3\n")
+    proc = server_process(tmp_path / "a.aof", "--config", str(conf))
+    from tests.resp_client import RawRespClient
+
+    client = RawRespClient(proc.resp_port)
+    assert client.call("CONFIG", "GET", "shutdown-timeout") == b"*2\r\n$16\r\nshutdown-timeout\r\n$1\r\n3\r\n"
+    client.close()

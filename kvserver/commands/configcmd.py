@@ -3,8 +3,8 @@
 
 What redis-benchmark and other tools ask (CONFIG GET save / appendonly)
 gets Redis 7.0's replies and error texts. appendfsync (through
-``ServerState.set_appendfsync``), the slowlog-* settings and
-client-output-buffer-limit change the running server; the other settings report what kvserver does and accept
+``ServerState.set_appendfsync``), the slowlog-* settings,
+shutdown-timeout and client-output-buffer-limit change the running server; the other settings report what kvserver does and accept
 only their current value.
 """
 
@@ -27,6 +27,7 @@ from kvserver.state import ServerState
 
 CONFIG = container("config")
 
+INT_MAX = 2**31 - 1  # the bound of Redis's int settings (shutdown-timeout)
 FSYNC_CHOICES = ("everysec", "always", "no")  # in the order Redis lists them
 MAXMEMORY_POLICIES = (
     "volatile-lru",
@@ -60,6 +61,7 @@ class Setting:
     # ServerState.set_appendfsync, the default); the smallest int accepted.
     set: Callable[[ServerState, object], None] | None = None
     minimum: int | None = None
+    maximum: int = INT64_MAX
 
 
 def _show_output_limits(limits: dict) -> str:
@@ -121,6 +123,15 @@ SETTINGS = {
             minimum=0,
         ),
         Setting(
+            "shutdown-timeout",
+            lambda st: "%g" % st.shutdown_timeout,
+            "int",
+            "live",
+            set=lambda st, value: setattr(st, "shutdown_timeout", value),
+            minimum=0,
+            maximum=INT_MAX,
+        ),
+        Setting(
             "client-output-buffer-limit",
             lambda st: _show_output_limits(st.client_output_buffer_limits),
             "obuf",
@@ -169,8 +180,8 @@ def config_get(session: Session, args: list[bytes]) -> object:
 def config_set(session: Session, args: list[bytes]) -> object:
     """CONFIG SET parameter value [parameter value ...]
 
-    Change settings, all or none. appendfsync, slowlog-* and
-    client-output-buffer-limit change the running server; other known
+    Change settings, all or none. appendfsync, slowlog-*, shutdown-timeout
+    and client-output-buffer-limit change the running server; other known
     settings accept their current value only.
     """
     if len(args) % 2:
@@ -233,8 +244,8 @@ def _parse_setting(setting: Setting, text: str) -> object:
             raise errors.config_set_failed(
                 setting.name, "argument couldn't be parsed into an integer"
             ) from None
-        if setting.minimum is not None and value < setting.minimum:
-            raise errors.config_set_failed(setting.name, errors.must_be_between(setting.minimum, INT64_MAX))
+        if (setting.minimum is not None and value < setting.minimum) or value > setting.maximum:
+            raise errors.config_set_failed(setting.name, errors.must_be_between(setting.minimum, setting.maximum))
         return value
     if setting.kind == "memory":
         value = config.parse_memory(text)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-import time
+import threading
 
 from kvserver import errors
 from kvserver.commands.containers import container
@@ -117,7 +117,8 @@ def debug(session: Session, args: list[bytes]) -> object:
     """DEBUG SLEEP seconds | HELP
 
     Only SLEEP: it stops this connection's worker, holding no lock, so
-    unlike Redis's it does not stop the other clients.
+    unlike Redis's it does not stop the other clients; and a shutdown
+    wakes it.
     """
     sub = args[0].upper()
     if sub == b"HELP" and len(args) == 1:
@@ -127,13 +128,17 @@ def debug(session: Session, args: list[bytes]) -> object:
         seconds = float(match.group()) if match else 0.0
         if not math.isnan(seconds) and seconds > 0:
             # The one command that waits: a debugging aid, on this
-            # connection's own thread (see the docstring).
-            time.sleep(min(seconds, DEBUG_SLEEP_MAX_SECONDS))
+            # connection's own thread (see the docstring). A shutdown ends
+            # the wait: unlike Redis's, this one would otherwise hold the
+            # shutdown up (Redis's shutdown does not wait for clients).
+            (session.server.stopping if session.server else threading.Event()).wait(
+                min(seconds, DEBUG_SLEEP_MAX_SECONDS)
+            )
         return OK
     raise errors.subcommand_syntax(args[0], "debug")
 
 
-# time.sleep refuses an infinite wait: "DEBUG SLEEP inf" sleeps this long.
+# A wait must be finite (threading.TIMEOUT_MAX): "DEBUG SLEEP inf" sleeps this long.
 DEBUG_SLEEP_MAX_SECONDS = 365 * 24 * 3600.0
 
 
