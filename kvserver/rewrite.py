@@ -5,7 +5,9 @@ The procedure, and why each step is safe:
 1. With the write lock held, copy every database's dicts (a C-speed copy:
    Redis forks instead) and tell the log to keep a copy of every write
    from now on (``begin_rewrite``). Clients wait only for the copy.
-2. Without the lock, write the copy to ``<log>.rewrite-tmp`` as one SET per
+2. Without the lock, write the copy to a new temporary file beside the log
+   (``<log>.rewrite-XXXXXXXX.tmp``, created exclusively and owner-only by
+   ``tempfile.mkstemp``: a name nobody can have planted a symlink at) as one SET per
    key (``SET k v PXAT <deadline>`` for keys with a TTL, expired keys left
    out), a SELECT before each database, and fsync it. Clients keep writing
    to the old log, which stays complete; a crash now leaves it as it was.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 import time
 
@@ -86,14 +89,16 @@ class AofRewriter:
 
     def _run(self) -> None:
         started = time.monotonic()
-        tmp_path = f"{self.aof.path}.rewrite-tmp"
+        tmp_path = None
         lock = self.keyspace.write_lock
         try:
-            with lock:
-                now = self.keyspace.clock()
-                snapshot = [(db.index, dict(db.data), dict(db.expires)) for db in self.keyspace.dbs if db.data]
-                self.aof.begin_rewrite()
-            _write_snapshot(tmp_path, snapshot, now)
+            tmp_path, file = create_temporary(self.aof.path, "rewrite")
+            with file:
+                with lock:
+                    now = self.keyspace.clock()
+                    snapshot = [(db.index, dict(db.data), dict(db.expires)) for db in self.keyspace.dbs if db.data]
+                    self.aof.begin_rewrite()
+                _write_snapshot(file, snapshot, now)
             with lock:
                 self.aof.finish_rewrite(tmp_path)
         except Exception as exc:  # noqa: BLE001 - reported in INFO and the log
@@ -101,10 +106,11 @@ class AofRewriter:
                 self.aof.abort_rewrite()
             self.last_status = "err"
             log.error("log rewrite failed: %s", exc)
-            try:
-                os.unlink(tmp_path)
-            except OSError:
-                pass
+            if tmp_path is not None:
+                try:
+                    os.unlink(tmp_path)
+                except OSError:
+                    pass
             return
         self.last_status = "ok"
         self.rewrites += 1
@@ -112,25 +118,39 @@ class AofRewriter:
         log.info("log rewritten: %d bytes in %.3f s", self.aof.size, self.last_seconds)
 
 
-def _write_snapshot(path: str, snapshot: list[tuple[int, dict, dict]], now: int) -> None:
-    with open(path, "wb") as file:
-        chunk: list[bytes] = []
-        size = 0
-        for index, data, expires in snapshot:
-            chunk.append(encode_command([b"SELECT", b"%d" % index]))
-            for key, value in data.items():
-                deadline = expires.get(key)
-                if deadline is None:
-                    record = encode_command([b"SET", key, value])
-                elif deadline < now:
-                    continue  # already expired: nothing to keep
-                else:
-                    record = encode_command([b"SET", key, value, b"PXAT", b"%d" % deadline])
-                chunk.append(record)
-                size += len(record)
-                if size >= WRITE_CHUNK_BYTES:
-                    file.write(b"".join(chunk))
-                    chunk, size = [], 0
-        file.write(b"".join(chunk))
-        file.flush()
-        os.fsync(file.fileno())
+def create_temporary(beside: str, purpose: str):
+    """A new file in ``beside``'s directory, ``<name>.<purpose>-XXXXXXXX.tmp``:
+    its path and a binary file object open for writing.
+
+    mkstemp creates it with O_CREAT | O_EXCL | O_NOFOLLOW and mode 0600
+    under a random name, so a symlink planted in the directory is never
+    followed (a fixed name was: the rewrite wrote through it to its target,
+    then renamed the symlink over the log), and only the owner can read the
+    keyspace it will hold, as Redis's files are under its umask.
+    """
+    directory, name = os.path.split(os.path.abspath(beside))
+    fd, path = tempfile.mkstemp(prefix=f"{name}.{purpose}-", suffix=".tmp", dir=directory)
+    return path, os.fdopen(fd, "wb")
+
+
+def _write_snapshot(file, snapshot: list[tuple[int, dict, dict]], now: int) -> None:
+    chunk: list[bytes] = []
+    size = 0
+    for index, data, expires in snapshot:
+        chunk.append(encode_command([b"SELECT", b"%d" % index]))
+        for key, value in data.items():
+            deadline = expires.get(key)
+            if deadline is None:
+                record = encode_command([b"SET", key, value])
+            elif deadline < now:
+                continue  # already expired: nothing to keep
+            else:
+                record = encode_command([b"SET", key, value, b"PXAT", b"%d" % deadline])
+            chunk.append(record)
+            size += len(record)
+            if size >= WRITE_CHUNK_BYTES:
+                file.write(b"".join(chunk))
+                chunk, size = [], 0
+    file.write(b"".join(chunk))
+    file.flush()
+    os.fsync(file.fileno())
