@@ -235,7 +235,7 @@ def test_nasty_patterns_are_fast(pattern, key):
 _many_stars = st.lists(st.sampled_from([b"*", b"a", b"b", b"?", b"[ab]"]), max_size=40).map(b"".join)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(pattern=_many_stars, key=st.lists(st.sampled_from(b"ab"), max_size=30).map(bytes))
 def test_the_walker_with_many_stars(pattern, key):
     walker = glob._Walker(pattern)
@@ -318,7 +318,6 @@ def test_long_patterns_side_by_side(side_by_side):
     ]:
         ours, theirs = side_by_side.each("KEYS", pattern)
         assert sorted(bulk_strings(ours)) == sorted(bulk_strings(theirs)), pattern[:40]
-        assert sorted(bulk_strings(ours)) == sorted(k for k in keys if stringmatchlen(pattern, k))
 
 
 def test_keys_side_by_side(side_by_side):
