@@ -61,6 +61,10 @@ REPLAY_CHUNK_BYTES = 1024 * 1024  # read the log a MiB at a time
 REPLAY_PROGRESS_SECONDS = 1.0  # how often a long replay reports progress
 _MULTI = encode_command([b"MULTI"])
 _EXEC = encode_command([b"EXEC"])
+# The log holds every key and value: readable by the server's user only
+# (Redis's files get the same from its umask). The rewrite's temporaries
+# are 0600 too (rewrite.create_temporary).
+LOG_FILE_MODE = 0o600
 
 
 class AppendOnlyFile:
@@ -75,7 +79,7 @@ class AppendOnlyFile:
             raise ValueError(f"appendfsync must be one of {FSYNC_POLICIES}, not {fsync!r}")
         self.path = path
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, LOG_FILE_MODE)
             self.size = os.fstat(self._fd).st_size  # the end of the last whole record
         except OSError as exc:
             raise AofError(f"cannot open the append only file {path}: {exc.strerror}") from exc
@@ -235,9 +239,7 @@ class AppendOnlyFile:
         self.error = None
 
     def _write_all(self, view: memoryview) -> None:
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        _write_all(self._fd, view)
 
     def _cut_back(self) -> None:
         try:
@@ -283,13 +285,19 @@ class AppendOnlyFile:
         if self._fd < 0:  # shutdown closed the log while the snapshot was written
             raise AofError(errors.AOF_CLOSED)
         buffered = b"".join(self._rewrite_buffer or [])
-        with open(new_path, "ab") as new:
-            new.write(buffered)
-            new.flush()
-            os.fsync(new.fileno())
-        os.replace(new_path, self.path)
-        _fsync_directory(self.path)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        # O_NOFOLLOW: the rewriter created new_path itself (exclusively);
+        # whatever is there now, a symlink is never written through. The
+        # same descriptor then becomes the log's: the log is never reopened
+        # by name, which someone could have changed after the rename.
+        fd = os.open(new_path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            _write_all(fd, memoryview(buffered))
+            os.fsync(fd)
+            os.replace(new_path, self.path)
+            _fsync_directory(self.path)
+        except BaseException:
+            os.close(fd)
+            raise
         with self._sync_cond:
             while self._syncing:  # never swap the fd under an fsync in flight
                 self._sync_cond.wait()
@@ -315,6 +323,12 @@ class AppendOnlyFile:
             finally:
                 os.close(self._fd)
                 self._fd = -1
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _fsync_directory(path: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -72,8 +73,15 @@ def _command_problem(args: list[bytes]) -> str | None:
 
 def fix(path: str, result: CheckResult) -> str:
     """Back the file up, then cut it at ``result.valid_up_to``. Returns the backup's path."""
-    backup = f"{path}.bak-{time.strftime('%Y%m%d-%H%M%S')}"
-    shutil.copy2(path, backup)
+    # A new file of its own (O_EXCL, O_NOFOLLOW, mode 0600, a random tail):
+    # shutil.copy2 to a predictable name wrote through a symlink planted
+    # there, and gave the copy of every value the log's permissions.
+    directory, name = os.path.split(os.path.abspath(path))
+    fd, backup = tempfile.mkstemp(prefix=f"{name}.bak-{time.strftime('%Y%m%d-%H%M%S')}-", dir=directory)
+    with os.fdopen(fd, "wb") as copy, open(path, "rb") as original:
+        shutil.copyfileobj(original, copy)
+        copy.flush()
+        os.fsync(copy.fileno())
     with open(path, "r+b") as file:
         file.truncate(result.valid_up_to)
         file.flush()

@@ -141,19 +141,30 @@ class Config:
 
 _OBUF_CLASSES = {"normal": "normal", "slave": "slave", "replica": "slave", "pubsub": "pubsub"}
 
-# Redis's memtoull: a number with an optional unit (k = 1000, kb = 1024...).
-_MEMORY = re.compile(r"(\d+)(b|k|kb|m|mb|g|gb)?\Z", re.IGNORECASE)
+# Redis's memtoull: ASCII digits (no sign, no spaces), then an optional unit
+# (k = 1000, kb = 1024...).
+_MEMORY = re.compile(r"([0-9]*)(b|k|kb|m|mb|g|gb)?\Z", re.IGNORECASE)
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+# memtoull copies the digits into a char[128] first: 128 digits or more is
+# an error. Fewer but past 2**64 - 1, its strtoull saturates (and nobody
+# checks ERANGE). Checked before int(), which refuses over 4,300 digits.
+MEMTOULL_MAX_DIGITS = 127
+ULLONG_MAX = 2**64 - 1
 
 
 def parse_memory(text: str) -> int | None:
     """A memory value as Redis reads one (``100mb``, ``1gb``, ``4096``) in
     bytes; None if it is not one. For maxmemory and the output buffer
-    limits, on the command line, in CONFIG SET and in a config file."""
+    limits, on the command line, in CONFIG SET and in a config file.
+
+    Exactly memtoull, quirks included: no digits at all is 0, a number past
+    2**64 - 1 is 2**64 - 1, and the unit's product wraps as C's does.
+    """
     match = _MEMORY.match(text)
-    if match is None:
+    if match is None or len(match.group(1)) > MEMTOULL_MAX_DIGITS:
         return None
-    return int(match.group(1)) * _MEMORY_UNITS[(match.group(2) or "").lower()]
+    value = min(int(match.group(1) or "0"), ULLONG_MAX)
+    return value * _MEMORY_UNITS[(match.group(2) or "").lower()] & ULLONG_MAX
 
 
 def parse_output_buffer_limits(text: str) -> dict[str, tuple[int, int, int]]:
@@ -172,11 +183,28 @@ def parse_output_buffer_limits(text: str) -> dict[str, tuple[int, int, int]]:
         if kind is None:
             raise ValueError("Invalid client class specified in buffer limit configuration.")
         hard_bytes, soft_bytes = parse_memory(hard), parse_memory(soft)
-        if hard_bytes is None or soft_bytes is None or not re.fullmatch(r"[+-]?\d+", seconds) or int(seconds) < 0:
+        soft_seconds = _strtoll(seconds)
+        if hard_bytes is None or soft_bytes is None or soft_seconds is None or soft_seconds < 0:
             raise ValueError("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
         limits[kind] = (
             hard_bytes,
             soft_bytes,
-            (int(seconds) + 2**31) % 2**32 - 2**31,  # Redis keeps it in a C int
+            (soft_seconds + 2**31) % 2**32 - 2**31,  # Redis keeps it in a C int
         )
     return limits
+
+
+_DECIMAL = re.compile(r"([+-]?)0*([0-9]+)\Z")
+
+
+def _strtoll(text: str) -> int | None:
+    """A whole decimal number as strtoll reads it, saturating at 64 bits
+    (never a Python error, however many digits); None if it is not one."""
+    match = _DECIMAL.match(text)
+    if match is None:
+        return None
+    sign, digits = match.groups()
+    if len(digits) > 19:  # past 64 bits whatever the digits: saturate
+        return -(2**63) if sign == "-" else 2**63 - 1
+    value = -int(digits) if sign == "-" else int(digits)
+    return max(-(2**63), min(value, 2**63 - 1))

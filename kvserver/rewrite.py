@@ -9,12 +9,14 @@ The procedure, and why each step is safe:
    the store copies one before a write changes it in place
    (``Keyspace.begin_snapshot``, copy-on-write), so what the snapshot holds
    never changes.
-2. Without the lock, write the copy to ``<log>.rewrite-tmp``: a string as
-   one SET (``SET k v PXAT <deadline>`` with a TTL), a container as the
-   commands that rebuild it, at most 64 elements each (RPUSH, HSET, SADD,
-   as Redis's rewrite), then its ``PEXPIREAT``; expired keys left out, a
-   SELECT before each database; and fsync it. Clients keep writing to the
-   old log, which stays complete; a crash now leaves it as it was.
+2. Without the lock, write the copy to a new temporary file beside the log
+   (``<log>.rewrite-XXXXXXXX.tmp``, created exclusively and owner-only by
+   ``tempfile.mkstemp``: a name nobody can have planted a symlink at): a
+   string as one SET (``SET k v PXAT <deadline>`` with a TTL), a container
+   as the commands that rebuild it, at most 64 elements each (RPUSH, HSET,
+   SADD, as Redis's rewrite), then its ``PEXPIREAT``; expired keys left
+   out, a SELECT before each database; and fsync it. Clients keep writing
+   to the old log, which stays complete; a crash now leaves it as it was.
 3. With the write lock held again, ``finish_rewrite`` appends the writes
    made meanwhile, fsyncs, renames the new file over the log, fsyncs the
    directory and switches appends to it. A crash before the rename leaves
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 import time
 
@@ -93,15 +96,17 @@ class AofRewriter:
 
     def _run(self) -> None:
         started = time.monotonic()
-        tmp_path = f"{self.aof.path}.rewrite-tmp"
+        tmp_path = None
         lock = self.keyspace.write_lock
         try:
-            with lock:
-                now = self.keyspace.clock()
-                snapshot = [(db.index, dict(db.data), dict(db.expires)) for db in self.keyspace.dbs if db.data]
-                self.keyspace.begin_snapshot()
-                self.aof.begin_rewrite()
-            _write_snapshot(tmp_path, snapshot, now)
+            tmp_path, file = create_temporary(self.aof.path, "rewrite")
+            with file:
+                with lock:
+                    now = self.keyspace.clock()
+                    snapshot = [(db.index, dict(db.data), dict(db.expires)) for db in self.keyspace.dbs if db.data]
+                    self.keyspace.begin_snapshot()
+                    self.aof.begin_rewrite()
+                _write_snapshot(file, snapshot, now)
             with lock:
                 self.aof.finish_rewrite(tmp_path)
                 self.keyspace.end_snapshot()
@@ -111,10 +116,11 @@ class AofRewriter:
                 self.keyspace.end_snapshot()
             self.last_status = "err"
             log.error("log rewrite failed: %s", exc)
-            try:
-                os.unlink(tmp_path)
-            except OSError:
-                pass
+            if tmp_path is not None:
+                try:
+                    os.unlink(tmp_path)
+                except OSError:
+                    pass
             return
         self.last_status = "ok"
         self.rewrites += 1
@@ -122,31 +128,45 @@ class AofRewriter:
         log.info("log rewritten: %d bytes in %.3f s", self.aof.size, self.last_seconds)
 
 
-def _write_snapshot(path: str, snapshot: list[tuple[int, dict, dict]], now: int) -> None:
-    with open(path, "wb") as file:
-        chunk: list[bytes] = []
-        size = 0
-        for index, data, expires in snapshot:
-            chunk.append(encode_command([b"SELECT", b"%d" % index]))
-            for key, value in data.items():
-                deadline = expires.get(key)
-                if deadline is not None and deadline < now:
-                    continue  # already expired: nothing to keep
-                if type(value) is bytes:  # a string: one SET, its TTL included
-                    if deadline is None:
-                        record = encode_command([b"SET", key, value])
-                    else:
-                        record = encode_command([b"SET", key, value, b"PXAT", b"%d" % deadline])
+def create_temporary(beside: str, purpose: str):
+    """A new file in ``beside``'s directory, ``<name>.<purpose>-XXXXXXXX.tmp``:
+    its path and a binary file object open for writing.
+
+    mkstemp creates it with O_CREAT | O_EXCL | O_NOFOLLOW and mode 0600
+    under a random name, so a symlink planted in the directory is never
+    followed (a fixed name was: the rewrite wrote through it to its target,
+    then renamed the symlink over the log), and only the owner can read the
+    keyspace it will hold, as Redis's files are under its umask.
+    """
+    directory, name = os.path.split(os.path.abspath(beside))
+    fd, path = tempfile.mkstemp(prefix=f"{name}.{purpose}-", suffix=".tmp", dir=directory)
+    return path, os.fdopen(fd, "wb")
+
+
+def _write_snapshot(file, snapshot: list[tuple[int, dict, dict]], now: int) -> None:
+    chunk: list[bytes] = []
+    size = 0
+    for index, data, expires in snapshot:
+        chunk.append(encode_command([b"SELECT", b"%d" % index]))
+        for key, value in data.items():
+            deadline = expires.get(key)
+            if deadline is not None and deadline < now:
+                continue  # already expired: nothing to keep
+            if type(value) is bytes:  # a string: one SET, its TTL included
+                if deadline is None:
+                    record = encode_command([b"SET", key, value])
                 else:
-                    records = [encode_command(r) for r in rewrite_records(key, value)]
-                    if deadline is not None:
-                        records.append(encode_command([b"PEXPIREAT", key, b"%d" % deadline]))
-                    record = b"".join(records)
-                chunk.append(record)
-                size += len(record)
-                if size >= WRITE_CHUNK_BYTES:
-                    file.write(b"".join(chunk))
-                    chunk, size = [], 0
-        file.write(b"".join(chunk))
-        file.flush()
-        os.fsync(file.fileno())
+                    record = encode_command([b"SET", key, value, b"PXAT", b"%d" % deadline])
+            else:
+                records = [encode_command(r) for r in rewrite_records(key, value)]
+                if deadline is not None:
+                    records.append(encode_command([b"PEXPIREAT", key, b"%d" % deadline]))
+                record = b"".join(records)
+            chunk.append(record)
+            size += len(record)
+            if size >= WRITE_CHUNK_BYTES:
+                file.write(b"".join(chunk))
+                chunk, size = [], 0
+    file.write(b"".join(chunk))
+    file.flush()
+    os.fsync(file.fileno())

@@ -11,7 +11,11 @@ the text and RESP ports a mix of:
   inline commands on the RESP port, pipelines spliced together;
 * every input split at random points across several sends;
 * oversized input (a line past the inline limit, a bulk past the query
-  buffer limit), half-closes, and abrupt disconnects (close, and RST).
+  buffer limit), half-closes, and abrupt disconnects (close, and RST);
+* the inputs of issue 12: numbers of thousands of digits (and signs,
+  spaces, hex, exponents) in numeric arguments, long and deeply starred
+  glob patterns for KEYS, SCAN MATCH and CONFIG GET, and small APPENDs
+  and SETRANGEs on a 256 KiB value (which the replay check covers).
 
 The fuzz traffic works on its own short keys (``fz:N``). The model client
 owns keys that are long random tokens, which no fuzz input can name by
@@ -266,6 +270,29 @@ _HUGE_HEADERS = [
 ]
 
 
+# Numbers past what Python's int() and float() take as Redis does (issue 12):
+# thousands of digits, signs, spaces, hex, exponents.
+_HOSTILE_NUMBERS = [
+    b"9" * 5_000, b"-" + b"9" * 5_000, b"1" + b"0" * 20_000, b"1" * 127, b"1" * 128, b"1e5000", b"-1e5000",
+    b"18446744073709551616", b"9223372036854775808", b"+5", b" 5", b"0x10", b"nan", b"-0", b"007",
+    b"0." + b"0" * 5_000 + b"1",
+]  # fmt: skip
+# Glob patterns that once cost seconds of CPU: long ones (walked lazily now)
+# and deep runs of stars (Redis's nesting limit), each under the text
+# port's 64 KiB line.
+_HOSTILE_PATTERNS = [
+    b"[a-z]" * 12_000, b"*" + b"[a-z]" * 12_000, b"*a" * 600 + b"*b", b"*a" * 1_001 + b"*", b"fz:" + b"?*" * 700,
+    b"[a-" * 10_000, b"fz:*" + b"\\" * 3_000,
+]  # fmt: skip
+BIG_VALUE_BYTES = 256 * 1024  # a value APPEND and SETRANGE must not log whole
+
+
+def _number(rng: random.Random, lo: int, hi: int) -> bytes:
+    if rng.random() < 0.05:
+        return rng.choice(_HOSTILE_NUMBERS)
+    return b"%d" % rng.randrange(lo, hi)
+
+
 def _fuzz_key(rng: random.Random) -> bytes:
     if rng.random() < 0.1:
         return b"fz:" + rng.randbytes(rng.randrange(0, 8))
@@ -286,7 +313,7 @@ def _fuzz_value(rng: random.Random) -> bytes:
 def template(rng: random.Random) -> list[bytes]:
     """A valid (or nearly valid) command on the fuzz keys."""
     k, v = _fuzz_key, _fuzz_value
-    n = lambda lo, hi: b"%d" % rng.randrange(lo, hi)  # noqa: E731
+    n = lambda lo, hi: _number(rng, lo, hi)  # noqa: E731
     choices = [
         lambda: [b"SET", k(rng), v(rng)],
         lambda: [b"SET", k(rng), v(rng), rng.choice([b"EX", b"PX", b"EXAT", b"PXAT"]), n(-5, 100000)],
@@ -316,6 +343,10 @@ def template(rng: random.Random) -> list[bytes]:
         lambda: [rng.choice([b"DBSIZE", b"TIME", b"LASTSAVE", b"ROLE", b"RANDOMKEY", b"RESET"])],
         lambda: [b"SCAN", n(0, 64), *rng.choice([[], [b"MATCH", b"fz:*"], [b"COUNT", n(-1, 100)], [b"TYPE", b"string"]])],
         lambda: [b"KEYS", rng.choice([b"fz:*", b"fz:[0-9]", b"*\\", b"[", b"fz:?"])],
+        lambda: [b"KEYS", rng.choice(_HOSTILE_PATTERNS)],
+        lambda: [b"SCAN", b"0", b"MATCH", rng.choice(_HOSTILE_PATTERNS), b"COUNT", b"1000"],
+        lambda: [rng.choice([b"INCRBY", b"DECRBY", b"INCRBYFLOAT"]), k(rng), rng.choice(_HOSTILE_NUMBERS)],
+        lambda: [b"CONFIG", b"GET", rng.choice(_HOSTILE_PATTERNS)],
         lambda: [b"INFO", *rng.choice([[], [b"persistence"], [b"keyspace"], [b"all"]])],
         lambda: [b"CLIENT", rng.choice([b"ID", b"GETNAME", b"INFO", b"LIST"])],
         lambda: [b"CLIENT", b"SETNAME", v(rng)],
@@ -331,6 +362,18 @@ def template(rng: random.Random) -> list[bytes]:
     ]
     if rng.random() < 0.002:
         return [b"BGREWRITEAOF"]  # now and then, so replay also meets a rewritten log
+    if rng.random() < 0.003:  # a big value, then small writes to it (below)
+        return [b"SET", b"fz:big", b"b" * BIG_VALUE_BYTES]
+    if rng.random() < 0.02:
+        return rng.choice(
+            [
+                [b"APPEND", b"fz:big", v(rng)],
+                [b"SETRANGE", b"fz:big", n(0, BIG_VALUE_BYTES + 1000), v(rng)],
+                [b"SETRANGE", b"fz:big", n(0, 4 * BIG_VALUE_BYTES), b"y"],
+                [b"PEXPIRE", b"fz:big", n(1, 3000)],
+                [b"GETRANGE", b"fz:big", n(-100, 0), b"-1"],
+            ]
+        )
     return rng.choice(choices)()
 
 

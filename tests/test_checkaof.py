@@ -8,6 +8,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
+from kvserver import checkaof
 from kvserver.checkaof import check, main
 from kvserver.protocol.resp import encode_command
 
@@ -92,3 +93,18 @@ def test_redis_check_aof_accepts_what_kvserver_writes(tmp_path, start_server):
     result = subprocess.run([tool, str(aof)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert " is valid" in result.stdout
+
+
+def test_fix_never_writes_its_backup_through_a_planted_symlink(tmp_path, monkeypatch):
+    path = tmp_path / "a.aof"
+    damaged = GOOD + b"junk"
+    path.write_bytes(damaged)
+    target = tmp_path / "precious"
+    target.write_bytes(b"not yours")
+    monkeypatch.setattr(checkaof.time, "strftime", lambda _format: "20240101-000000")
+    (tmp_path / "a.aof.bak-20240101-000000").symlink_to(target)  # the name it used to pick
+    assert CliRunner().invoke(main, [str(path), "--fix", "--yes"]).exit_code == 0
+    assert target.read_bytes() == b"not yours"
+    backups = [p for p in tmp_path.glob("a.aof.bak-*") if not p.is_symlink()]
+    assert len(backups) == 1 and backups[0].read_bytes() == damaged
+    assert backups[0].stat().st_mode & 0o777 == 0o600

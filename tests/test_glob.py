@@ -9,6 +9,7 @@ patterns that make a backtracking matcher crawl.
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -21,7 +22,7 @@ from tests.support import bulk_strings
 
 
 def stringmatchlen(pattern: bytes, string: bytes) -> bool:
-    """Redis 7.0's stringmatchlen_impl (nocase 0), transcribed."""
+    """Redis 7.0.15's stringmatchlen_impl (nocase 0), transcribed."""
     pat = pattern + b"\0"  # the C code reads the terminating NUL past the end
     st_ = string + b"\0"
     skip_longer = [False]
@@ -29,7 +30,9 @@ def stringmatchlen(pattern: bytes, string: bytes) -> bool:
     def signed(c: int) -> int:  # C char on x86-64
         return c - 256 if c >= 128 else c
 
-    def impl(p: int, plen: int, s: int, slen: int) -> bool:
+    def impl(p: int, plen: int, s: int, slen: int, nesting: int = 0) -> bool:
+        if nesting > 1000:  # 7.0.15's guard against deep recursion
+            return False
         while plen and slen:
             c = pat[p]
             if c == ord("*"):
@@ -39,7 +42,7 @@ def stringmatchlen(pattern: bytes, string: bytes) -> bool:
                 if plen == 1:
                     return True
                 while slen:
-                    if impl(p + 1, plen - 1, s, slen):
+                    if impl(p + 1, plen - 1, s, slen, nesting + 1):
                         return True
                     if skip_longer[0]:
                         return False
@@ -105,7 +108,12 @@ def stringmatchlen(pattern: bytes, string: bytes) -> bool:
                 break
         return plen == 0 and slen == 0
 
-    return impl(0, len(pattern), 0, len(string))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 4000))  # one frame per star, up to 1001
+    try:
+        return impl(0, len(pattern), 0, len(string))
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 # (pattern, key, matches) as Redis 7.0 answers; each was also checked with
@@ -193,8 +201,13 @@ _keys = st.lists(_NASTY, max_size=8).map(bytes)
 @given(pattern=_patterns, key=_keys)
 @example(pattern=b"*a*", key=b"a")
 @example(pattern=b"[^", key=b"")
+@example(pattern=b"a*b", key=b"ab")
 def test_matches_as_stringmatchlen(pattern, key):
-    assert matches(pattern, key) == stringmatchlen(pattern, key)
+    expected = stringmatchlen(pattern, key)
+    assert matches(pattern, key) == expected
+    # _Walker serves patterns over MAX_REGEX_PATTERN; checked on short ones
+    # too, where the reference is quick.
+    assert glob._Walker(pattern)(key) == expected
 
 
 @settings(max_examples=500, deadline=None)
@@ -219,6 +232,55 @@ def test_nasty_patterns_are_fast(pattern, key):
     assert time.perf_counter() - started < 1.0
 
 
+_many_stars = st.lists(st.sampled_from([b"*", b"a", b"b", b"?", b"[ab]"]), max_size=40).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pattern=_many_stars, key=st.lists(st.sampled_from(b"ab"), max_size=30).map(bytes))
+def test_the_walker_with_many_stars(pattern, key):
+    walker = glob._Walker(pattern)
+    assert walker(key) == stringmatchlen(pattern, key)
+    assert walker.steps <= (len(key) + 1) * max(len(pattern), 1)
+
+
+MEGABYTE_OF_CLASSES = (b"[a-z]" * 209_716)[: 1 << 20]  # 1 MiB: was 13.5 s of CPU per KEYS
+
+
+@pytest.mark.parametrize(
+    ("pattern", "key"),
+    [
+        (MEGABYTE_OF_CLASSES, b"abc"),
+        (MEGABYTE_OF_CLASSES, b"k" * 1000),
+        (b"*" + MEGABYTE_OF_CLASSES, b"hello"),
+        (MEGABYTE_OF_CLASSES[:5000] + b"*", b"x" * 1000 + b"yz"),
+        (b"*a" * 600 + b"*b", b"a" * 5000),  # Redis needs skipLongerMatches here
+        (b"*a" * 600 + b"*b", b"a" * 700 + b"b"),
+        (b"*a" * 600 + b"*b", b"ab" * 600),
+        (b"*a" * 1001 + b"*", b"a" * 5000),  # past Redis's nesting limit
+        (b"*a" * 1000 + b"*", b"a" * 5000),
+        (b"[ab]" * 600, b"ab" * 300),
+        (b"?" * 2000 + b"*?", b"q" * 2001),
+    ],
+)
+def test_long_patterns_take_at_most_key_times_pattern_steps(pattern, key):
+    matcher = compile_pattern(pattern)
+    assert isinstance(matcher, glob._Walker)
+    assert matcher(key) == stringmatchlen(pattern, key)
+    # The bound the module promises, counted rather than timed; a key
+    # shorter than the pattern costs about its own length.
+    assert matcher.steps <= (len(key) + 1) * len(pattern)
+    assert matcher.steps <= 3 * len(key) * (len(key) + 1) or len(key) > 100
+    assert len(matcher.elements) <= 2 * len(key) + 2 or len(key) > 100
+
+
+def test_a_long_pattern_reads_only_what_the_keys_need():
+    matcher = compile_pattern(MEGABYTE_OF_CLASSES)
+    for key in (b"abc", b"hello", b"x" * 20):
+        assert not matcher(key)
+    assert len(matcher.elements) <= 21 and matcher.parsed <= 21 * 5
+    assert matcher.steps <= 3 + 5 + 20
+
+
 def test_compiled_patterns_are_cached():
     assert compile_pattern(b"user:*") is compile_pattern(b"user:*")
 
@@ -237,6 +299,25 @@ KEYSET = [
     b"[a]", b"]a]", b"xa]", b"\x00", b"\xff", b"\xfe", b"\x80", b"key:7", b"key:x",
     b"user:42:name", b"user::name", b"\\a", b"a\\",
 ]  # fmt: skip
+
+
+def test_long_patterns_side_by_side(side_by_side):
+    keys = [b"abc", b"a" * 1200, b"a" * 1200 + b"b", b"ab" * 700, b"x" * 2000]
+    for key in keys:
+        side_by_side.both("SET", key, "1")
+    for pattern in [
+        MEGABYTE_OF_CLASSES,
+        b"*" + MEGABYTE_OF_CLASSES[:3000],
+        b"[a-z]" * 700 + b"*",
+        b"*a" * 600 + b"*b",
+        b"*a" * 1000 + b"*",
+        b"*a" * 1001 + b"*",
+        b"*a" * 1001,
+        b"a*" * 1001,
+        b"?" * 1200 + b"*",
+    ]:
+        ours, theirs = side_by_side.each("KEYS", pattern)
+        assert sorted(bulk_strings(ours)) == sorted(bulk_strings(theirs)), pattern[:40]
 
 
 def test_keys_side_by_side(side_by_side):

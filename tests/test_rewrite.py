@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import threading
+
+import pytest
 
 from kvserver.aof import AppendOnlyFile
 from kvserver.dispatch import Dispatcher
 from kvserver.protocol import Status
+from kvserver import rewrite as rewrite_module
 from kvserver.rewrite import AofRewriter, _write_snapshot
 from kvserver.server import load_log
 from kvserver.session import Session
@@ -81,7 +85,8 @@ def test_a_crash_before_the_rename_leaves_the_old_log_whole(tmp_path):
     # the log itself was never touched.
     keyspace, aof, _, _, clock = workload(tmp_path)
     original = (tmp_path / "a.aof").read_bytes()
-    _write_snapshot(str(tmp_path / "a.aof.rewrite-tmp"), [(0, {b"only": b"this"}, {})], T0)
+    with open(tmp_path / "a.aof.rewrite-left.tmp", "wb") as file:
+        _write_snapshot(file, [(0, {b"only": b"this"}, {})], T0)
     aof.close()
     assert (tmp_path / "a.aof").read_bytes() == original
     replayed = Keyspace(clock=clock)
@@ -115,3 +120,62 @@ def test_automatic_rewrite_once_the_log_doubles(tmp_path):
     assert rewriter.rewrites >= 1
     assert aof.size < 4000  # 400 overwrites of one key never let it grow far
     aof.close()
+
+
+def test_a_symlink_planted_beside_the_log_is_never_followed(tmp_path, monkeypatch):
+    # The rewrite's temporary file once had a fixed name: a symlink planted
+    # there made BGREWRITEAOF overwrite its target, and the log became the
+    # symlink. Every name it might use now is created exclusively.
+    keyspace, aof, _, run, clock = workload(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = outside / "precious"
+    target.write_bytes(b"not yours")
+    (tmp_path / "a.aof.rewrite-tmp").symlink_to(target)
+    seen = {}
+
+    def spying(file, *args):
+        seen["mode"] = os.fstat(file.fileno()).st_mode & 0o777
+        seen["name"] = file.name
+        return real(file, *args)
+
+    real = rewrite_module._write_snapshot
+    monkeypatch.setattr(rewrite_module, "_write_snapshot", spying)
+    rewriter = AofRewriter(keyspace, aof)
+    rewriter.start()
+    rewriter.wait(10)
+    assert rewriter.last_status == "ok"
+    assert target.read_bytes() == b"not yours"
+    assert not os.path.islink(aof.path) and os.path.islink(tmp_path / "a.aof.rewrite-tmp")
+    assert seen["mode"] == 0o600
+    assert os.stat(aof.path).st_mode & 0o777 == 0o600
+    assert run("SET", "after", "y") == Status("OK")  # appends go to the new file
+    aof.close()
+    replayed = Keyspace(clock=clock)
+    load_log(replayed, aof.path)
+    assert dump(replayed) == dump(keyspace)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.aof", "a.aof.rewrite-tmp", "outside"]
+
+
+def test_finishing_a_rewrite_refuses_a_symlink_swapped_in(tmp_path):
+    # Even at the name the rewriter created itself: O_NOFOLLOW.
+    keyspace, aof, _, run, _ = workload(tmp_path)
+    before = (tmp_path / "a.aof").read_bytes()
+    target = tmp_path / "precious"
+    target.write_bytes(b"not yours")
+    (tmp_path / "swapped.tmp").symlink_to(target)
+    aof.begin_rewrite()
+    with pytest.raises(OSError):
+        aof.finish_rewrite(str(tmp_path / "swapped.tmp"))
+    aof.abort_rewrite()
+    assert target.read_bytes() == b"not yours"
+    assert (tmp_path / "a.aof").read_bytes() == before and not os.path.islink(tmp_path / "a.aof")
+    assert run("SET", "still", "works") == Status("OK")
+
+
+def test_the_log_is_created_readable_by_its_owner_only(tmp_path):
+    aof = AppendOnlyFile(str(tmp_path / "new.aof"), fsync="no")
+    try:
+        assert os.stat(tmp_path / "new.aof").st_mode & 0o777 == 0o600
+    finally:
+        aof.close()

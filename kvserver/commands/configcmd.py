@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from kvserver import config, errors
 from kvserver.commands.containers import container
 from kvserver.commands.glob import glob_matcher
-from kvserver.commands.parsing import INT64_MAX, parse_int
+from kvserver.commands.parsing import INT32_MAX, INT64_MAX, parse_int
+from kvserver.config import ULLONG_MAX
+
+INT_MAX = INT32_MAX
+UINT_MAX = 2**32 - 1
 from kvserver.commands.registry import ADMIN_FLAGS, command
 from kvserver.errors import CommandError
 from kvserver.protocol import OK
@@ -61,7 +65,11 @@ class Setting:
     # ServerState.set_appendfsync, the default); the smallest int accepted.
     set: Callable[[ServerState, object], None] | None = None
     minimum: int | None = None
+    # An int or memory setting's range, as Redis 7.0's config.c declares it
+    # (checked before "immutable", as Redis does); unsigned: compared as C's
+    # unsigned long long, so that -1 is past any maximum.
     maximum: int = INT64_MAX
+    unsigned: bool = False
 
 
 def _show_output_limits(limits: dict) -> str:
@@ -83,26 +91,29 @@ SETTINGS = {
             "auto-aof-rewrite-percentage",
             lambda st: str(getattr(st.config, "auto_aof_rewrite_percentage", 100)),
             "int",
+            minimum=0,
+            maximum=INT_MAX,
         ),
         Setting(
             "auto-aof-rewrite-min-size",
             lambda st: str(getattr(st.config, "auto_aof_rewrite_min_size", 64 * 1024 * 1024)),
             "memory",
+            minimum=0,
         ),
         Setting("save", lambda st: "", "save"),  # no snapshots: the log is the persistence
         Setting("databases", lambda st: str(len(st.keyspace.dbs)), "int", "immutable"),
-        Setting("port", lambda st: str(st.tcp_port or st.config.port), "int"),
+        Setting("port", lambda st: str(st.tcp_port or st.config.port), "int", minimum=0, maximum=65535),
         Setting("bind", lambda st: st.config.bind, "string"),
         Setting("dir", _aof_dir, "string"),
-        Setting("maxmemory", lambda st: str(st.config.maxmemory), "memory"),
+        Setting("maxmemory", lambda st: str(st.config.maxmemory), "memory", minimum=0, maximum=ULLONG_MAX, unsigned=True),
         Setting("maxmemory-policy", lambda st: "noeviction", "enum", "fixed", MAXMEMORY_POLICIES),
-        Setting("timeout", lambda st: "%g" % st.config.timeout_seconds, "int"),
-        Setting("maxclients", lambda st: str(st.config.max_clients), "int"),
-        Setting("tcp-keepalive", lambda st: str(st.config.tcp_keepalive_seconds), "int"),
+        Setting("timeout", lambda st: "%g" % st.config.timeout_seconds, "int", minimum=0, maximum=INT_MAX, unsigned=True),
+        Setting("maxclients", lambda st: str(st.config.max_clients), "int", minimum=1, maximum=UINT_MAX, unsigned=True),
+        Setting("tcp-keepalive", lambda st: str(st.config.tcp_keepalive_seconds), "int", minimum=0, maximum=INT_MAX),
         Setting("protected-mode", lambda st: "yes" if st.config.protected_mode else "no", "bool"),
-        Setting("hz", lambda st: str(round(1 / config.EXPIRE_CYCLE_SECONDS)), "int"),
+        Setting("hz", lambda st: str(round(1 / config.EXPIRE_CYCLE_SECONDS)), "int", minimum=0, maximum=INT_MAX),
         Setting("requirepass", lambda st: st.config.requirepass or "", "string"),
-        Setting("proto-max-bulk-len", lambda st: str(MAX_BULK_BYTES), "memory"),
+        Setting("proto-max-bulk-len", lambda st: str(MAX_BULK_BYTES), "memory", minimum=1024 * 1024),
         Setting("daemonize", lambda st: "no", "bool", "immutable"),
         Setting("cluster-enabled", lambda st: "no", "bool", "immutable"),
         Setting("enable-debug-command", lambda st: "yes", "enum", "immutable", ("no", "yes", "local")),
@@ -121,6 +132,7 @@ SETTINGS = {
             "live",
             set=lambda st, value: st.slowlog.configure(max_len=value),
             minimum=0,
+            unsigned=True,
         ),
         Setting(
             "shutdown-timeout",
@@ -244,14 +256,13 @@ def _parse_setting(setting: Setting, text: str) -> object:
             raise errors.config_set_failed(
                 setting.name, "argument couldn't be parsed into an integer"
             ) from None
-        if (setting.minimum is not None and value < setting.minimum) or value > setting.maximum:
-            raise errors.config_set_failed(setting.name, errors.must_be_between(setting.minimum, setting.maximum))
-        return value
+        return _in_bounds(setting, value)
     if setting.kind == "memory":
         value = config.parse_memory(text)
         if value is None:
             raise errors.config_set_failed(setting.name, "argument must be a memory value")
-        return value
+        # memtoull's unsigned result, read as the long long Redis keeps.
+        return _in_bounds(setting, value - 2**64 if value > INT64_MAX else value)
     if setting.kind == "obuf":  # client-output-buffer-limit
         try:
             return config.parse_output_buffer_limits(text)
@@ -263,6 +274,17 @@ def _parse_setting(setting: Setting, text: str) -> object:
             raise errors.config_set_failed(setting.name, "Invalid save parameters")
         return fields
     return text
+
+
+def _in_bounds(setting: Setting, value: int) -> int:
+    """``value`` (a C long long) if in ``setting``'s range, as Redis's
+    numericBoundaryCheck; else its "must be between" error."""
+    if setting.minimum is None:
+        return value
+    compared = value & ULLONG_MAX if setting.unsigned else value
+    if not setting.minimum <= compared <= setting.maximum:
+        raise errors.config_set_failed(setting.name, errors.must_be_between(setting.minimum, setting.maximum))
+    return compared
 
 
 @CONFIG.subcommand("resetstat", 2, flags=ADMIN_FLAGS)

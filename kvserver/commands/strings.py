@@ -10,10 +10,20 @@ Rules this module keeps:
   key), so the first error a request meets is the one Redis reports.
 * The log records the state a write left, never the request. A TTL is
   always logged absolute (``SET k v PXAT <ms>``), and a write that keeps
-  the key's TTL (INCR, APPEND, SETRANGE, INCRBYFLOAT, SET KEEPTTL) logs the
-  deadline it kept rather than KEEPTTL: replay runs later, on the real
-  clock, so a key whose deadline passed in between is gone by then, and a
-  KEEPTTL record would bring it back with no TTL at all.
+  the key's TTL (INCR, INCRBYFLOAT, SET KEEPTTL) logs the deadline it kept
+  rather than KEEPTTL: replay runs later, on the real clock, so a key whose
+  deadline passed in between is gone by then, and a KEEPTTL record would
+  bring it back with no TTL at all.
+* APPEND and SETRANGE on an existing key are the exception, logged as
+  issued, as Redis does: their record must be the size of the request, not
+  of the value (a one-byte SETRANGE on a 512 MB value must not write 512 MB
+  of log under the write lock). That is safe because they keep the TTL
+  without naming it: replayed, they change the bytes of the key the earlier
+  records rebuilt, with the deadline those records gave it. On a missing
+  key they create one, and a key that the live server found expired may
+  still be stored in the replayed keyspace (expiry is not logged), so the
+  creation is logged as a SET that replaces it (``SET k ""`` before a
+  SETRANGE past offset 0, rather than a SET of all the padding).
 * A deadline already past when it is set (``SET k v PXAT 1``): Redis 7.0
   stores the key already expired, so nobody ever sees it; here the key is
   simply removed, and logged as DEL if one was there.
@@ -316,8 +326,9 @@ def _set_pairs(session: Session, args: list[bytes]) -> None:
 def append(session: Session, args: list[bytes]) -> object:
     """APPEND key value
 
-    The length after appending; a missing key is created. Logged as SET of
-    the whole new value (with the TTL it kept).
+    The length after appending; a missing key is created (logged as SET
+    key value). On an existing key, logged as issued, keeping the TTL (see
+    the module docstring); an empty value logs nothing.
     """
     key, suffix = args
     value = _string(session, key)
@@ -327,8 +338,10 @@ def append(session: Session, args: list[bytes]) -> object:
     if len(value) + len(suffix) > PROTO_MAX_BULK_LEN:
         raise CommandError(errors.STRING_TOO_LONG)
     if suffix:
+        db = session.db
         value += suffix
-        _replace(session, key, value)
+        db.set(key, value, db.expires.get(key))
+        session.log(b"APPEND", key, suffix)
     return len(value)
 
 
@@ -386,7 +399,9 @@ def setrange(session: Session, args: list[bytes]) -> object:
     """SETRANGE key offset value
 
     Overwrite from ``offset`` on, padding with zero bytes; the new length.
-    Logged as SET of the whole new value (with the TTL it kept).
+    Logged as issued, keeping the TTL; a missing key is created first by a
+    ``SET key ""`` record (``SET key value`` at offset 0). An empty value
+    changes nothing and logs nothing. See the module docstring.
     """
     key, patch = args[0], args[2]
     offset = parse_int(args[1])
@@ -398,13 +413,23 @@ def setrange(session: Session, args: list[bytes]) -> object:
     end = offset + len(patch)
     if end > PROTO_MAX_BULK_LEN:
         raise CommandError(errors.STRING_TOO_LONG)
+    db = session.db
     if value is None:
-        _store(session, key, bytes(offset) + patch, None)
-        return end
+        if not offset:
+            _store(session, key, patch, None)
+            return end
+        # Replaces whatever replay may still hold under this name; the
+        # SETRANGE record then pads, as it did here.
+        _store(session, key, b"", None)
+        value = b""
     if len(value) < offset:
         value += bytes(offset - len(value))
-    value = value[:offset] + patch + value[end:]
-    _replace(session, key, value)
+    # One copy of the value (slices of a memoryview copy nothing): it is
+    # made under the write lock.
+    whole = memoryview(value)
+    value = b"".join((whole[:offset], patch, whole[end:]))
+    db.set(key, value, db.expires.get(key))
+    session.log(b"SETRANGE", key, b"%d" % offset, patch)
     return len(value)
 
 
