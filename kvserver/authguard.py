@@ -6,9 +6,11 @@ the guessing rate whatever the number of connections: failed attempts draw
 on two token buckets, one for the client's address and one for the whole
 server. While either is empty, AUTH (and HELLO ... AUTH) is answered
 WRONGPASS without the password even being compared, so no guess is tried
-and the attacker learns nothing. The cost: during an attack, a client from
-the same address (or anyone, once the server-wide bucket is empty) with the
-right password is refused too until the bucket refills, about a second.
+and the attacker learns nothing; refused attempts use no tokens, so one
+address at its limit does not use up everyone's. The cost: during an
+attack, a client from the same address (or anyone, once the server-wide
+bucket is empty) with the right password is refused too until the bucket
+refills, about a second.
 
 Logging: the first failure from an address is logged at once with the
 client's address; further ones from that address are counted and logged as
