@@ -113,6 +113,12 @@ class Connection:
         "killed",
         "over_limit",
         "monitor_lines",
+        "session",
+        "trusted",
+        "parsed",
+        "done",
+        "queued_bytes",
+        "batches",
     )
 
     def __init__(
@@ -139,6 +145,16 @@ class Connection:
         self.eof = False  # no more input will be read
         self.closed = False
         self.last_read = time.monotonic()  # for the idle timeout (reactor)
+        # Read-ahead accounting (reactor.py): requests put on inbox so far,
+        # and, per read that produced some, (parsed after it, its bytes);
+        # queued_bytes is the bytes of those the worker has not run yet.
+        self.parsed = 0
+        self.batches: collections.deque = collections.deque()
+        self.queued_bytes = 0
+        # With requirepass: whether the parser applies the full limits
+        # (True), those for a client that has not authenticated (False), or
+        # has not been told yet (None). Reactor-side.
+        self.trusted: bool | None = None
         # Worker-side output state (see the module docstring):
         self.pending: collections.deque = collections.deque()  # chunks the kernel has not taken
         self.pending_bytes = 0
@@ -151,6 +167,12 @@ class Connection:
         self.killed = False  # end now, sending nothing more (CLIENT KILL, limits, peer gone)
         self.over_limit = False  # killed for passing the output limits
         self.monitor_lines: collections.deque | None = None  # MONITOR's feed, while monitoring
+        # Worker-side, read by the reactor: the client's Session once its
+        # worker has started (its ``authenticated`` decides the parser's
+        # limits), and how many inbox items the worker has answered, per
+        # batch (the reactor compares it with ``parsed``).
+        self.session: Session | None = None
+        self.done = 0
 
     def __repr__(self) -> str:
         return f"<Connection id={self.id} peer={self.peer} {self.protocol.name}>"
@@ -319,6 +341,7 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
     session.kill = lambda: _kill(conn)
     session.output = lambda: (len(conn.pending), conn.pending_bytes)
     conn.limits = getattr(state, "client_output_buffer_limits", DEFAULT_LIMITS)
+    conn.session = session  # the reactor reads session.authenticated (requirepass)
     state.add_client(session)
     try:
         if conn.protocol.greeting:
@@ -388,6 +411,7 @@ def _serve_requests(conn: Connection, session: Session, dispatcher: Dispatcher, 
             _add_monitor(dispatcher, conn)  # before its +OK, as Redis: no line missed
         if out:
             state.total_commands_processed += len(out)
+            conn.done += len(out)  # one per item taken off inbox: the reactor's read-ahead count
             data = b"".join(out)
             state.net_output_bytes += len(data)
             if not conn.write(data):
@@ -447,6 +471,7 @@ def _serve_monitor(conn: Connection, session: Session, dispatcher: Dispatcher, s
         stop = reset = False
         if inbox:
             item = inbox.popleft()
+            conn.done += 1
             if type(item) is list:
                 state.total_commands_processed += 1
                 cmd = COMMANDS.get(item[0].upper())

@@ -132,6 +132,12 @@ NOPROTO = "NOPROTO unsupported protocol version"
 PROTOCOL_VERSION_NOT_INTEGER = "ERR Protocol version is not an integer or out of range"
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 NOAUTH = "NOAUTH Authentication required."
+# Redis 7.0's helloCommand, word for word (7.2 added "<proto>" after HELLO).
+HELLO_NOAUTH = (
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+    "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
+    "the RESP protocol version at the same time"
+)
 # Transactions (commands/transactions.py)
 NOT_IN_MULTI = "ERR Command not allowed inside a transaction"
 MULTI_NESTED = "ERR MULTI calls can not be nested"
@@ -217,6 +223,10 @@ def config_set_failed(name: bytes | str, reason: str) -> CommandError:
 
 TOO_BIG_INLINE = "ERR Protocol error: too big inline request"
 QUERY_BUFFER_LIMIT = "ERR Protocol error: client query buffer limit reached"
+# Redis 6.2.6+ (CVE-2021-32675): before AUTH, a request may not declare more
+# than 10 elements or a bulk longer than 16 KiB (networking.c).
+UNAUTHENTICATED_MULTIBULK = "ERR Protocol error: unauthenticated multibulk length"
+UNAUTHENTICATED_BULK = "ERR Protocol error: unauthenticated bulk length"
 MAX_CLIENTS_REACHED = "ERR max number of clients reached"
 # No thread could be started for a new client (the system's thread or
 # memory limit, not maxclients): Redis's words for a client it cannot take,

@@ -44,6 +44,15 @@ from kvserver.protocol.wire import WireProtocol
 log = logging.getLogger(__name__)
 
 READ_BYTES = 256 * 1024  # per recv(): one syscall takes a deep pipeline whole
+
+# Parsed requests a connection's worker has not run yet may hold this many
+# bytes (or the query buffer limit, if lower) before the reactor stops
+# reading from that client until its worker has caught up. Reading ahead only
+# keeps a pipeline flowing while the worker is busy; 64 MiB is 256 full
+# reads, far more than that needs, and without a bound a client that queues
+# big requests behind a slow one (DEBUG SLEEP) made the server hold all of
+# them: 150 x 8 MB grew it by 1.2 GB.
+MAX_READ_AHEAD_BYTES = 64 * 1024 * 1024
 EVENT_READ, EVENT_WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 # On shutdown, the part of the shutdown timeout kept at its end for the
@@ -73,6 +82,7 @@ class Reactor:
         protected: bool = False,
         on_reject: Callable[[], None] = lambda: None,
         counters: object | None = None,
+        require_auth: bool = False,
     ) -> None:
         self._selector = selectors.DefaultSelector()
         self._start_worker = start_worker
@@ -83,6 +93,13 @@ class Reactor:
         self._force_at = 0.0  # when the stragglers' sockets are shut down (set by stop)
         self._max_clients = max_clients
         self._max_query_buffer = max_query_buffer
+        self._max_read_ahead = min(MAX_READ_AHEAD_BYTES, max_query_buffer)
+        # With requirepass, clients that have not authenticated are read one
+        # request at a time under Redis's limits for them (_on_readable_guarded);
+        # without one, reads cost exactly what they always did.
+        self._require_auth = require_auth
+        if require_auth:
+            self._on_readable = self._on_readable_guarded
         self._keepalive = keepalive_seconds
         self._protected = protected  # refuse non-loopback peers (protected mode)
         self._on_reject = on_reject  # counts a connection turned away (INFO)
@@ -237,38 +254,124 @@ class Reactor:
             self._start_failures_unlogged = 0
 
     def _on_readable(self, conn: Connection) -> None:
+        data = self._receive(conn)
+        if data:
+            conn.parser.feed(data)
+            self._parse(conn)
+
+    def _receive(self, conn: Connection) -> bytes | None:
+        """One recv: the bytes, or None (nothing there, or the end of input,
+        which has been handed to the worker)."""
         try:
             data = conn.sock.recv(READ_BYTES)
         except BlockingIOError:
-            return
+            return None
         except OSError as exc:
             log.debug("%r: recv failed: %s", conn, exc)
             data = b""
-        inbox = conn.inbox
         if not data:
             self._end_input(conn)
-            return
+            return None
         conn.last_read = time.monotonic()
         self._counters.net_input_bytes += len(data)
+        return data
+
+    def _parse(self, conn: Connection) -> None:
+        """Hand every whole request in ``conn``'s parser to its worker, then
+        apply the input limits: the query buffer (close) and the read-ahead
+        (pause until the worker catches up)."""
         parser = conn.parser
-        parser.feed(data)
+        inbox = conn.inbox
+        unparsed = parser.buffered
+        batch: list = []
+        append = batch.append
+        error = None
         try:
             while (request := parser.next_request()) is not NEED_DATA:
-                inbox.append(request)
+                append(request)
         except ProtocolError as exc:
-            inbox.append(exc)  # the worker answers it, then closes
+            error = exc
+        queued = conn.queued_bytes
+        if batch:
+            inbox.extend(batch)
+            conn.parsed += len(batch)
+            size = unparsed - parser.buffered  # the bytes that became requests
+            conn.batches.append((conn.parsed, size))
+            queued += size
+        # Forget the reads whose requests the worker has answered.
+        batches = conn.batches
+        done = conn.done
+        while batches and batches[0][0] <= done:
+            queued -= batches.popleft()[1]
+        conn.queued_bytes = queued
+        if error is not None:
+            inbox.append(error)  # the worker answers it, then closes
             conn.eof = True
             self._stop_reading(conn)
-        else:
-            if parser.buffered > self._max_query_buffer:
-                log.warning("%r: closing, its unparsed input passed %d bytes", conn, self._max_query_buffer)
-                inbox.append(errors.ProtocolError(errors.QUERY_BUFFER_LIMIT))
-                conn.eof = True
-                self._stop_reading(conn)
-            elif len(inbox) > self._max_queued:
-                # Back-pressure: the worker resumes reading once it catches up.
-                conn.paused = True
-                self._stop_reading(conn)
+        elif parser.buffered > self._max_query_buffer:
+            log.warning("%r: closing, its unparsed input passed %d bytes", conn, self._max_query_buffer)
+            inbox.append(errors.ProtocolError(errors.QUERY_BUFFER_LIMIT))
+            conn.eof = True
+            self._stop_reading(conn)
+        elif len(inbox) > self._max_queued or queued > self._max_read_ahead:
+            # Back-pressure: the worker resumes reading once it catches up.
+            conn.paused = True
+            self._stop_reading(conn)
+        conn.wake()
+
+    # -- before AUTH (requirepass) ---------------------------------------------------
+
+    def _on_readable_guarded(self, conn: Connection) -> None:
+        # The reactor parses ahead of the worker, so a request's limits must
+        # not depend on an AUTH still waiting to run: until the client has
+        # authenticated, it gets one request at a time, parsed under Redis's
+        # limits for strangers, and nothing more is read until its worker
+        # has run it (and resumes it). "AUTH pw" then a big SET in one write
+        # works: the SET is parsed only after the AUTH has run.
+        data = self._receive(conn)
+        if data:
+            conn.parser.feed(data)
+            if conn.trusted and conn.session.authenticated:
+                self._parse(conn)  # the usual path, after these two tests
+            else:
+                self._parse_guarded(conn)
+
+    def _parse_guarded(self, conn: Connection) -> None:
+        session = conn.session
+        if session is not None and session.authenticated:
+            if not conn.trusted:
+                conn.trusted = True
+                conn.parser.set_authenticated(True)
+            self._parse(conn)
+            if not conn.paused:
+                self._start_reading(conn)
+            return
+        if conn.trusted is not False:  # a new client, or RESET forgot its AUTH
+            conn.trusted = False
+            conn.parser.set_authenticated(False)
+        if conn.done < conn.parsed:
+            # Requests it sent before RESET still wait: the worker resumes
+            # this client once it has run them.
+            conn.paused = True
+            self._stop_reading(conn)
+            return
+        try:
+            request = conn.parser.next_request()
+        except ProtocolError as exc:
+            conn.eof = True
+            self._stop_reading(conn)
+            conn.inbox.append(exc)
+            conn.wake()
+            return
+        if request is NEED_DATA:
+            self._start_reading(conn)
+            return
+        # Paused before the request is visible: the worker that runs it
+        # then always sees the pause and asks for the resume.
+        conn.paused = True
+        self._stop_reading(conn)
+        conn.parsed += 1
+        conn.inbox.append(request)
         conn.wake()
 
     def _reject(self, sock: socket.socket, protocol: WireProtocol, message: str) -> None:
@@ -340,10 +443,20 @@ class Reactor:
                 self._end_input(conn)
 
     def resume(self, conn: Connection) -> None:
-        """Read from ``conn`` again after back-pressure paused it."""
-        if conn.paused:
+        """Read from ``conn`` again after back-pressure paused it (or,
+        before AUTH, once its worker has run the request it was given)."""
+        if not conn.paused:
+            return
+        if self._require_auth and not conn.trusted:
+            if conn.done < conn.parsed or conn.eof:
+                return  # a resume for an earlier request: its worker asks again
             conn.paused = False
-            self._start_reading(conn)
+            # Its next request may already be buffered: parse it (under the
+            # limits its AUTH, if it ran, now allows) before reading more.
+            self._parse_guarded(conn)
+            return
+        conn.paused = False
+        self._start_reading(conn)
 
     def close(self, conn: Connection) -> None:
         """Close ``conn``'s socket; its worker has finished with it."""

@@ -169,6 +169,7 @@ class Server:
             protected=config.protected_mode and not config.requirepass and not _all_loopback(config.bind),
             on_reject=self.state.count_rejected,
             counters=self.state,
+            require_auth=bool(config.requirepass),
         )
         self.state.worker_threads = lambda: self.pool.size
         self.state.command_stats = self.dispatcher.command_stats

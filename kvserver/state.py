@@ -13,6 +13,7 @@ import os
 import threading
 import time
 
+from kvserver.authguard import AuthGuard
 from kvserver.config import PUBSUB_OUTPUT_BUFFER_LIMIT, REPLICA_OUTPUT_BUFFER_LIMIT, Config
 from kvserver.stats import InstantaneousMetric, SlowLog
 
@@ -68,6 +69,10 @@ class ServerState:
         # Set when a shutdown begins: what DEBUG SLEEP waits on, so that a
         # sleeping client does not hold the shutdown up.
         self.stopping = threading.Event()
+        # Failed AUTH / HELLO AUTH (INFO stats, as Redis 7.2), and the limits
+        # on them: guesses per second, per address and server-wide.
+        self.acl_access_denied_auth = 0
+        self.auth_guard = AuthGuard()
 
     def add_client(self, session) -> None:
         with self.clients_lock:
@@ -97,6 +102,7 @@ class ServerState:
         self.total_commands_processed = 0
         self.rejected_connections = 0
         self.client_output_buffer_limit_disconnections = 0
+        self.acl_access_denied_auth = 0
         self.net_input_bytes = 0
         self.net_output_bytes = 0
         for metric in (self.ops_per_sec, self.input_per_sec, self.output_per_sec):

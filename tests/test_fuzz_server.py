@@ -74,3 +74,18 @@ def test_only_unexpected_exceptions_count_as_unhandled():
     ]
     assert unhandled(expected) == []
     assert len(unhandled(expected + bad)) == 3
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_strangers_and_authenticated_clients_with_requirepass(tmp_path, seed):
+    # run_auth_fuzz raises FuzzFailure if a client that never authenticated
+    # changed a key or got past Redis's pre-AUTH limits, if AUTH then a big
+    # pipelined SET failed, or if failed AUTHs were not bounded in the log.
+    from kvserver.commands import connection as connection_commands
+    from tests.fuzz_server import run_auth_fuzz
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(connection_commands, "AUTH_FAILURE_DELAY_S", 0.0)  # keep the run short
+        counts = run_auth_fuzz(tmp_path, 1.5, seed)
+    assert counts["limits"] > 5 and counts["guesses"] > 20, counts
+    assert counts["authenticated"] + counts["authenticated_refused"] > 3, counts

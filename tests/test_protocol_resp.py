@@ -24,6 +24,7 @@ from kvserver.protocol.resp import (
 )
 from kvserver.protocol.text import InvalidRequest
 from tests.support import drain, feed_split, spans
+from tests.support import resp as frame
 
 INVALID_MULTIBULK = "ERR Protocol error: invalid multibulk length"
 INVALID_BULK = "ERR Protocol error: invalid bulk length"
@@ -671,3 +672,51 @@ def test_a_reply_array_of_bulks_is_a_request(values: list[bytes]) -> None:
 def test_reply_types_in_resp2_and_resp3(reply, resp2, resp3):
     assert encode_reply(reply, 2) == resp2
     assert encode_reply(reply, 3) == resp3
+
+
+# -- before AUTH: Redis's limits for a client that has not authenticated ---------------
+
+
+def _stranger() -> RespParser:
+    parser = RespParser()
+    parser.set_authenticated(False)
+    return parser
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"*11\r\n", "ERR Protocol error: unauthenticated multibulk length"),
+        (b"*2\r\n$4\r\nAUTH\r\n$16385\r\n", "ERR Protocol error: unauthenticated bulk length"),
+        (b"*1\r\n$100000000\r\n", "ERR Protocol error: unauthenticated bulk length"),
+        # Past Redis's own limits the usual errors still come first.
+        (b"*2000000\r\n", "ERR Protocol error: invalid multibulk length"),
+        (b"*1\r\n$600000000\r\n", "ERR Protocol error: invalid bulk length"),
+    ],
+)
+def test_a_stranger_may_not_declare_big_requests(data: bytes, message: str) -> None:
+    # Refused from the header alone: nothing is read or allocated for it.
+    parser = _stranger()
+    parser.feed(data)
+    with pytest.raises(ProtocolError) as raised:
+        parser.next_request()
+    assert raised.value.message == message
+
+
+def test_a_stranger_gets_the_limits_themselves() -> None:
+    parser = _stranger()
+    parser.feed(frame(*[b"x"] * 10) + frame(b"AUTH", b"p" * 16384))
+    assert drain(parser) == [[b"x"] * 10, [b"AUTH", b"p" * 16384]]
+
+
+def test_the_full_limits_apply_from_the_next_request_once_authenticated() -> None:
+    parser = _stranger()
+    big = frame(b"SET", b"k", b"v" * 100_000)
+    parser.feed(frame(b"AUTH", b"pw") + big)
+    assert parser.next_request() == [b"AUTH", b"pw"]
+    parser.set_authenticated(True)  # what the reactor does once AUTH has run
+    assert drain(parser) == [[b"SET", b"k", b"v" * 100_000]]
+    parser.set_authenticated(False)  # RESET
+    parser.feed(b"*11\r\n")
+    with pytest.raises(ProtocolError):
+        parser.next_request()

@@ -615,3 +615,19 @@ def test_encoded_flat_list_of_strings_splits_back(values: list[bytes]) -> None:
 def test_encode_reply_rejects_unknown_types(reply: object) -> None:
     with pytest.raises(TypeError):
         encode_reply(reply)
+
+
+def test_before_auth_lines_are_limited_to_16_kib() -> None:
+    parser = TextParser()
+    parser.set_authenticated(False)
+    parser.feed(b"AUTH " + b"p" * (16 * 1024 - 5) + b"\r\n")  # 16384 bytes: allowed
+    assert drain(parser) == [[b"AUTH", b"p" * (16 * 1024 - 5)]]
+    parser.feed(b"x" * (16 * 1024 + 1))  # no line end yet, and already too long
+    with pytest.raises(ProtocolError) as raised:
+        parser.next_request()
+    assert raised.value.message == "ERR Protocol error: too big inline request"
+    parser = TextParser()
+    parser.set_authenticated(False)
+    parser.set_authenticated(True)
+    parser.feed(b"SET k " + b"v" * 60_000 + b"\n")
+    assert drain(parser) == [[b"SET", b"k", b"v" * 60_000]]

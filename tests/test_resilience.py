@@ -522,3 +522,32 @@ if __name__ == "__main__":
         measure_slow_reader(*(int(arg) for arg in sys.argv[2:4]))
     else:
         measure_idle_connections(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)
+
+
+def test_requests_queued_behind_a_slow_one_count_against_the_read_ahead_bound(start_server):
+    # 40 x 1 MiB SETs behind a DEBUG SLEEP: the reactor used to parse and
+    # queue them all (150 x 8 MB grew the server by 1.2 GB); now it stops
+    # reading once the queued requests hold the bound (here the query buffer
+    # limit, 4 MiB), and reads on as the worker catches up.
+    from kvserver.reactor import READ_BYTES
+    from tests.resp_client import RawRespClient
+
+    limit = 4 * 1024 * 1024
+    server = start_server(max_query_buffer_bytes=limit)
+    client = RawRespClient(server.resp_port)
+    value = b"v" * (1024 * 1024)
+    count = 40
+    requests = resp_command("DEBUG", "SLEEP", "1") + b"".join(
+        resp_command("SET", f"k{i}", value) for i in range(count)
+    )
+    sender = threading.Thread(target=client.sock.sendall, args=(requests,), daemon=True)
+    sender.start()
+    support.wait_for(lambda: server.server.reactor.connections, "the connection")
+    (conn,) = list(server.server.reactor.connections)
+    support.wait_for(lambda: conn.paused or len(conn.inbox) >= count, "paused, or everything queued")
+    queued = sum(len(arg) for item in list(conn.inbox) if type(item) is list for arg in item)
+    assert queued <= limit + len(value) + READ_BYTES, f"{queued} bytes queued behind DEBUG SLEEP"
+    replies = [client.read_reply() for _ in range(count + 1)]
+    assert replies == [b"+OK\r\n"] * (count + 1)
+    sender.join(REPLY_TIMEOUT_S)
+    assert client.call("STRLEN", f"k{count - 1}") == b":1048576\r\n"

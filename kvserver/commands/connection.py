@@ -14,6 +14,7 @@ import logging
 import time
 
 from kvserver import errors
+from kvserver.authguard import host_of
 from kvserver.commands.containers import container
 from kvserver.commands.parsing import parse_int, parse_int32
 from kvserver.commands.registry import command
@@ -83,6 +84,9 @@ def hello(session: Session, args: list[bytes]) -> object:
     Switch the connection to RESP ``protover`` (2 or 3) and describe the
     server. As in Redis 7.0, the options take effect one by one, in order:
     a name set before a bad option stays set; the switch comes last.
+    With requirepass, a client that is not authenticated once the options
+    are read gets NOAUTH, and nothing changes: no name (Redis 7.0 would set
+    it, 7.2 does not), no switch, no description of the server.
     """
     version = 0
     if args:
@@ -93,16 +97,26 @@ def hello(session: Session, args: list[bytes]) -> object:
         if version not in (2, 3):
             raise CommandError(errors.NOPROTO)
     i = 1
+    name = None  # a SETNAME given before authenticating, applied only after
     while i < len(args):
         option, more = args[i].upper(), len(args) - 1 - i
         if option == b"AUTH" and more >= 2:
             _authenticate(session, args[i + 1], args[i + 2])
             i += 3
         elif option == b"SETNAME" and more >= 1:
-            _set_name(session, args[i + 1])
+            if session.authenticated:
+                _set_name(session, args[i + 1])
+            elif not _valid_attribute(args[i + 1]):
+                raise CommandError(errors.CLIENT_NAME_INVALID)
+            else:
+                name = args[i + 1]
             i += 2
         else:
             raise errors.hello_syntax(args[i])
+    if not session.authenticated:
+        raise CommandError(errors.HELLO_NOAUTH)
+    if name is not None:
+        session.name = name
     if version:
         session.resp = version
     return {
@@ -136,8 +150,9 @@ def auth(session: Session, args: list[bytes]) -> object:
     return OK
 
 
-# A wrong password costs the client this long: guessing gets slow. Only the
-# connection that failed waits (on its own worker, holding no lock).
+# A wrong password costs the client this long: guessing on one connection
+# gets slow. Only the connection that failed waits (on its own worker,
+# holding no lock); the server-wide bound on guesses is authguard.py's.
 AUTH_FAILURE_DELAY_S = 0.1
 
 
@@ -149,12 +164,25 @@ def _required_password(session: Session) -> bytes | None:
 
 def _authenticate(session: Session, username: bytes, password: bytes) -> None:
     required = _required_password(session)
-    if username == DEFAULT_USER and (
-        required is None or hmac.compare_digest(password, required)  # constant time
-    ):
-        session.authenticated = True
-        return
-    log.warning("failed AUTH from %s", session.peer or "?")
+    server = session.server
+    guard = getattr(server, "auth_guard", None)
+    peer = session.peer or "?"
+    host = host_of(peer)
+    # Past the rate of failures allowed (authguard.py), the password is not
+    # even compared: WRONGPASS, as for a wrong one.
+    tried = guard is None or guard.may_try(host)
+    if tried:
+        if username == DEFAULT_USER and (
+            required is None or hmac.compare_digest(password, required)  # constant time
+        ):
+            session.authenticated = True
+            return
+    if server is not None:
+        server.acl_access_denied_auth += 1  # INFO stats, as Redis 7.2
+    if guard is not None:
+        guard.failed(host, peer, tried=tried)  # logs the first, then one line a minute
+    else:
+        log.warning("failed AUTH from %s", peer)
     time.sleep(AUTH_FAILURE_DELAY_S)
     raise CommandError(errors.WRONGPASS)
 

@@ -174,6 +174,8 @@ def _stats(state: ServerState, now: int) -> list[tuple[str, object]]:
         ("total_forks", 0),
         # Redis 7.4's counter: clients closed for passing client-output-buffer-limit.
         ("client_output_buffer_limit_disconnections", state.client_output_buffer_limit_disconnections),
+        # Redis 7.2's: failed AUTH and HELLO AUTH, after the 7.4 one above as in Redis.
+        ("acl_access_denied_auth", state.acl_access_denied_auth),
     ]
 
 

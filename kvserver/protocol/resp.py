@@ -37,6 +37,12 @@ from kvserver.protocol.text import InvalidRequest, split_args
 MAX_BULK_BYTES = 512 * 1024 * 1024
 # Redis's limit on the element count of one request array.
 MAX_MULTIBULK_COUNT = 1024 * 1024
+# Redis's limits for a client that has not authenticated yet (CVE-2021-32675):
+# AUTH and HELLO AUTH need at most 5 elements and a password of any sane
+# length, so a stranger cannot make the server set aside room for a million
+# elements, or a 512 MB bulk, with a few bytes of header.
+UNAUTHENTICATED_MAX_MULTIBULK = 10
+UNAUTHENTICATED_MAX_BULK = 16 * 1024
 
 
 class RespParser:
@@ -53,6 +59,9 @@ class RespParser:
         "_partial_bytes",
         "_reader",
         "_mirrored",
+        "_max_count",
+        "_max_bulk",
+        "_fast",
     )
 
     def __init__(self, *, inline: bool = True, max_inline: int = MAX_INLINE_BYTES) -> None:
@@ -70,6 +79,22 @@ class RespParser:
         # when the next request looks like an array.
         self._reader = None
         self._mirrored = False
+        # The limits in force (see set_authenticated), and whether whole
+        # arrays may go through hiredis (only under the full limits: it
+        # would read a stranger's array before any check).
+        self._max_count = MAX_MULTIBULK_COUNT
+        self._max_bulk = MAX_BULK_BYTES
+        self._fast = hiredis is not None
+
+    def set_authenticated(self, authenticated: bool) -> None:
+        """Apply Redis's limits for a client that has not authenticated
+        (False) or the full ones (True, the default), from the next header
+        parsed on. The network code calls it between requests."""
+        self._max_count = MAX_MULTIBULK_COUNT if authenticated else UNAUTHENTICATED_MAX_MULTIBULK
+        self._max_bulk = MAX_BULK_BYTES if authenticated else UNAUTHENTICATED_MAX_BULK
+        self._fast = authenticated and hiredis is not None
+        if not self._fast:
+            self._mirrored = False
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -114,7 +139,7 @@ class RespParser:
                 # of "*N\r\n" with one or two digits, every real command but
                 # a huge MSET. (A stream of "*1000000" headers once made
                 # the socket fuzzer 7x slower.)
-                if hiredis is not None and 0 <= self._buffer.find(b"\r\n", self._pos + 2, self._pos + 5):
+                if self._fast and 0 <= self._buffer.find(b"\r\n", self._pos + 2, self._pos + 5):
                     request = self._next_array_fast()
                     if request is not None:
                         return request
@@ -165,8 +190,10 @@ class RespParser:
                 raise errors.protocol_error("too big mbulk count string")
             return False
         count = _length(buffer[self._pos + 1 : end])
-        if count is None or count > MAX_MULTIBULK_COUNT:
-            raise errors.protocol_error("invalid multibulk length")
+        if count is None or count > self._max_count:
+            if count is None or count > MAX_MULTIBULK_COUNT:
+                raise errors.protocol_error("invalid multibulk length")
+            raise errors.ProtocolError(errors.UNAUTHENTICATED_MULTIBULK)
         header = end + 2 - self._pos
         self._pos = end + 2
         if count <= 0:
@@ -181,6 +208,7 @@ class RespParser:
         args = self._args
         pos = self._pos
         size = len(buffer)
+        max_bulk = self._max_bulk
         while self._remaining:
             if pos >= size:
                 break
@@ -197,8 +225,10 @@ class RespParser:
             if not raw.isdigit() or len(raw) > 10 or (raw[0] == 0x30 and len(raw) > 1):
                 raise errors.protocol_error("invalid bulk length")
             length = int(raw)
-            if length > MAX_BULK_BYTES:
-                raise errors.protocol_error("invalid bulk length")
+            if length > max_bulk:
+                if length > MAX_BULK_BYTES:
+                    raise errors.protocol_error("invalid bulk length")
+                raise errors.ProtocolError(errors.UNAUTHENTICATED_BULK)
             data_end = end + 2 + length
             if data_end + 2 > size:
                 break  # the bytes have not all arrived; come back later

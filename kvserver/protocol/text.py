@@ -33,6 +33,11 @@ from kvserver.protocol import NEED_DATA, NullArray, Status, Verbatim, format_dou
 
 GREETING = b"OK mini-redis ready\r\n"
 
+# The longest line a client that has not authenticated may send (with
+# requirepass): AUTH needs far less, and the RESP port's bulk limit for
+# such clients is the same 16 KiB (resp.UNAUTHENTICATED_MAX_BULK).
+UNAUTHENTICATED_MAX_LINE = 16 * 1024
+
 _WHITESPACE = b" \t\n\r\x0b\x0c"  # C's isspace(): skipped between arguments and after a quote
 # What ends an unquoted argument in sdssplitargs: not \v or \f, so "a\vb" is
 # one argument there although isspace() skips a \v before or after it.
@@ -54,12 +59,18 @@ class InvalidRequest:
 class TextParser:
     """Split a byte stream into requests. Sans-I/O: see the module docstring."""
 
-    __slots__ = ("_buffer", "_scanned", "_max_line")
+    __slots__ = ("_buffer", "_scanned", "_max_line", "_full_line")
 
     def __init__(self, max_line: int = MAX_INLINE_BYTES) -> None:
         self._buffer = bytearray()
         self._scanned = 0  # bytes of _buffer already searched for a line end
-        self._max_line = max_line
+        self._max_line = max_line  # the limit in force (see set_authenticated)
+        self._full_line = max_line
+
+    def set_authenticated(self, authenticated: bool) -> None:
+        """Limit lines to UNAUTHENTICATED_MAX_LINE (False) or to the full
+        ``max_line`` (True, the default), from the next line on."""
+        self._max_line = self._full_line if authenticated else min(self._full_line, UNAUTHENTICATED_MAX_LINE)
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
