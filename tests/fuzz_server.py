@@ -754,6 +754,9 @@ def _exchange(port: int, data: bytes, greeting: bytes = b"", want: int = 0) -> t
         sock.close()
 
 
+AUTH_FUZZ_EXTRA_SECONDS = 20.0
+
+
 def run_auth_fuzz(workdir: Path, seconds: float, seed: int) -> Counter:
     """With requirepass: hostile input from clients that have not
     authenticated (random and mutated bytes, Redis's pre-AUTH limits, HELLO,
@@ -774,7 +777,12 @@ def run_auth_fuzz(workdir: Path, seconds: float, seed: int) -> Counter:
     greeting = b"OK mini-redis ready\r\n"
     try:
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        # Past ``seconds``, go on (up to a hard stop) until every kind of
+        # case has run a few times: a busy machine must not make a thin run.
+        hard_stop = deadline + AUTH_FUZZ_EXTRA_SECONDS
+        while time.monotonic() < deadline or (
+            (counts["guesses"] <= 20 or counts["limits"] <= 5) and time.monotonic() < hard_stop
+        ):
             roll = rng.random()
             if roll < 0.35:  # Redis's limits, and HELLO, before AUTH
                 cases = [(server.resp_port, b"", c) for c in _STRANGER_CASES]
