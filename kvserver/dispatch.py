@@ -70,7 +70,7 @@ class Dispatcher:
         # for the log replay).
         self.slow_ns = NEVER
         self.slowlog = None
-        # The connections in MONITOR mode (connection.py replaces the tuple
+        # The connections in MONITOR mode (client.py replaces the tuple
         # as they come and go); each gets a line per command run.
         self.monitors: tuple = ()
 

@@ -3,7 +3,7 @@
 One thread runs ``Reactor.run``. It owns the selector and every socket's
 registration: it accepts, ``recv``\\ s without blocking, feeds each
 connection's parser and queues the parsed requests for that connection's
-worker (see connection.py for the division of labour). Other threads never
+worker (see client.py for the division of labour). Other threads never
 touch the selector; they ask the reactor to do things with ``call_soon``,
 which wakes it through a socketpair. The loop never polls and never uses a
 timeout except to keep the shutdown deadline.
@@ -34,7 +34,7 @@ import time
 import types
 from collections.abc import Callable
 
-from kvserver.connection import EOF, Connection
+from kvserver.client import EOF, Connection
 from kvserver import errors
 from kvserver.errors import ProtocolError
 from kvserver.pool import PoolClosed, WorkerStartFailed

@@ -30,7 +30,7 @@ from kvserver import __version__
 from kvserver.aof import AppendOnlyFile, ReplayResult, replay
 from kvserver.config import Config
 from kvserver.errors import AofError
-from kvserver.connection import Connection, format_address, serve
+from kvserver.client import Connection, format_address, serve
 from kvserver.dispatch import Dispatcher
 from kvserver.pool import WorkerPool
 from kvserver.protocol.wire import RESP, TEXT

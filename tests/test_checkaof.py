@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from kvserver import checkaof
-from kvserver.checkaof import check, main
+from kvtools import checkaof
+from kvtools.checkaof import check, main
 from kvserver.protocol.resp import encode_command
 
 RECORDS = [

@@ -1,4 +1,4 @@
-"""kvserver/cluster.py: `kv-cluster up|status|down`, with real kvserver
+"""kvtools/cluster.py: `kv-cluster up|status|down`, with real kvserver
 processes behind a real twemproxy (nutcracker) on free ports.
 
 Most tests share one 3-shard cluster (starting one takes under a second;
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from kvserver import cluster as kvcluster
+from kvtools import cluster as kvcluster
 
 redis = pytest.importorskip("redis")
 
@@ -44,7 +44,7 @@ DEADLINE_S = 20.0
 def kv_cluster(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run kv-cluster as a user would: a process of its own."""
     result = subprocess.run(
-        [sys.executable, "-m", "kvserver.cluster", *args],
+        [sys.executable, "-m", "kvtools.cluster", *args],
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT_S,

@@ -1,7 +1,7 @@
 """Behaviour under trouble (issue 7): clients that vanish in every way leave
 nothing behind, thousands of connections are served at once, and a client
 that never reads does not slow the others down or swell the server: it is
-disconnected once past the output buffer limit (more in test_connection.py).
+disconnected once past the output buffer limit (more in test_client.py).
 
 The figures (memory per idle connection, throughput and p99 with and without
 a slow reader, server RSS) are printed; run ``pytest -s`` to see them.

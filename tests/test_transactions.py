@@ -13,7 +13,7 @@ import time
 import pytest
 
 from kvserver.aof import replay
-from kvserver.checkaof import check
+from kvtools.checkaof import check
 from kvserver.errors import AofCorruptError
 from kvserver.protocol import NullArray, Status
 from kvserver.protocol.resp import encode_reply

@@ -776,5 +776,5 @@ def _read_from(path: Path, offset: int) -> bytes:
         return b""
 
 
-if __name__ == "__main__":  # python -m kvserver.cluster: the same as kv-cluster
+if __name__ == "__main__":  # python -m kvtools.cluster: the same as kv-cluster
     main()

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from kvserver import connection
-from kvserver.connection import Connection
+from kvserver import client as connection
+from kvserver.client import Connection
 from kvserver.protocol.wire import RESP
 from tests.conftest import REPLY_TIMEOUT_S
 from tests.resp_client import RawRespClient
