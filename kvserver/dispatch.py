@@ -34,6 +34,7 @@ from time import perf_counter_ns
 from kvserver import errors
 from kvserver.aof import AppendOnlyFile
 from kvserver.commands import COMMANDS
+from kvserver.commands.containers import CONTAINERS
 from kvserver.commands.monitor import feed_monitors
 from kvserver.commands.transactions import end_session
 from kvserver.errors import AofError, CommandError
@@ -142,6 +143,11 @@ class Dispatcher:
         answers every command but the allow_busy ones (SCRIPT KILL...)
         during a long script. Waits on the lock with a timeout, so a client
         already waiting gets BUSY as soon as the threshold passes."""
+        container = CONTAINERS.get(cmd.name)
+        if container is not None and len(args) > 1:  # SCRIPT KILL, FUNCTION STATS...
+            sub = container.subcommands.get(args[1].upper())
+            if sub is not None and "allow_busy" in sub.flags:
+                return None
         keyspace = self.keyspace
         lock = self._lock
         while keyspace.busy_script is busy:

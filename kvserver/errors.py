@@ -339,6 +339,11 @@ def library_exists(name: str) -> CommandError:
     return CommandError(f"ERR Library '{name}' already exists")
 
 
+def library_exists_restoring(name: str) -> CommandError:
+    # FUNCTION RESTORE's words for it (functions.c libraryJoin): no quotes.
+    return CommandError(f"ERR Library {name} already exists")
+
+
 def function_exists(name: str) -> CommandError:
     return CommandError(f"ERR Function {name} already exists")
 

@@ -45,6 +45,9 @@ log = logging.getLogger("kvserver.script")
 # enough that a kill lands within a millisecond or so, rarely enough that
 # the call back into Python costs nothing measurable.
 HOOK_INSTRUCTIONS = 100_000
+# What a cached script costs beyond its text (dict entry, sha1 key, the
+# compiled function): an estimate for INFO, as Redis's own figure is.
+SCRIPT_OVERHEAD_BYTES = 64
 REDIS_VERSION = "7.0.15"  # state.REDIS_VERSION, which redis.REDIS_VERSION reports
 REDIS_VERSION_NUM = 0x07000F
 LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.INFO, 3: logging.WARNING}
@@ -155,7 +158,18 @@ redis.debug = function() end
 env.redis = protect(redis)
 
 -- Functions: what a library's top-level code sees while it loads.
-local load_env = {redis = protect(copy(py.load_redis))}
+-- Its redis table is strict, as Redis's: redis.call is "nonexistent" there.
+local load_redis = copy(py.load_redis)
+local strict_redis = setmetatable({}, {
+  __index = function(_, k)
+    local v = load_redis[k]
+    if v == nil then error(format(py.NO_GLOBAL, tostring(k)), 2) end
+    return v
+  end,
+  __newindex = ro_newindex,
+})
+readonly[strict_redis] = true
+local load_env = {redis = strict_redis}
 
 local killed = false
 local function hook()
@@ -560,6 +574,7 @@ class Engine:
         self.eval_state = LuaState(keyspace)
         self.function_state = LuaState(keyspace)
         self.scripts: dict[bytes, tuple[bytes, object]] = {}  # sha1 hex -> (body, function)
+        self._vm_bytes = (0, 0)  # the Lua states' sizes when INFO last could look
         # Imported here: functions.py builds on this module.
         from kvserver.scripting.functions import Libraries
 
@@ -636,19 +651,45 @@ class Engine:
             self.scripts = {}
 
     def memory(self) -> dict[str, int]:
-        """INFO memory's Lua figures."""
-        with self.lock:
-            lua = self.eval_state.memory()
-            functions = self.function_state.memory()
+        """INFO memory's script figures. The Lua states' sizes need the
+        engine lock; while a script holds it, the last figures are shown
+        rather than making INFO wait."""
+        if self.lock.acquire(blocking=False):
+            try:
+                self._vm_bytes = (self.eval_state.memory(), self.function_state.memory())
+            finally:
+                self.lock.release()
+        lua, functions = self._vm_bytes
+        scripts = sum(len(body) + SCRIPT_OVERHEAD_BYTES for body, _ in self.scripts.values())
+        libraries = self.libraries
+        function_bytes = libraries.code_bytes()
         return {
             "used_memory_lua": lua,
-            "used_memory_vm_eval": lua,
-            "used_memory_scripts_eval": sum(len(body) + 64 for body, _ in self.scripts.values()),
+            "used_memory_lua_human": lua,
+            "used_memory_scripts_eval": scripts,
             "number_of_cached_scripts": len(self.scripts),
+            "number_of_functions": len(libraries.functions),
             "used_memory_vm_functions": functions,
-            "used_memory_functions": self.libraries.code_bytes(),
+            "used_memory_functions": function_bytes,
+            "used_memory_scripts": scripts + function_bytes,
+            "used_memory_scripts_human": scripts + function_bytes,
         }
 
+
+def memory_figures(keyspace) -> dict[str, int]:
+    """INFO memory's script lines; zeros, without starting Lua, on a
+    server that has run no script."""
+    engine = keyspace.scripting
+    if engine is not None:
+        return engine.memory()
+    return dict.fromkeys(_MEMORY_FIELDS, 0)
+
+
+_MEMORY_FIELDS = (
+    "used_memory_lua used_memory_lua_human used_memory_scripts_eval number_of_cached_scripts "
+    "number_of_functions used_memory_vm_functions used_memory_functions used_memory_scripts "
+    "used_memory_scripts_human"
+).split()
 
 _ENGINE_LOCK = threading.Lock()  # makes the first engine_for of a keyspace create one engine
 

@@ -141,7 +141,7 @@ class Libraries:
         libraries = {} if flush else dict(self.libraries)
         for library in new:
             if library.name in libraries and not replace:
-                raise errors.library_exists(library.name)
+                raise errors.library_exists_restoring(library.name)
             libraries[library.name] = library
         functions: dict[str, Function] = {}
         for library in libraries.values():
