@@ -29,7 +29,7 @@ import math
 import lupa.lua51 as lua51
 
 from kvserver.errors import CommandError
-from kvserver.protocol import BigNumber, SetReply, Status, Verbatim, format_double
+from kvserver.protocol import BigNumber, NullArray, SetReply, Status, Verbatim, format_double
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -46,7 +46,7 @@ def to_lua(runtime, reply: object, resp: int) -> object:
     kind = type(reply)
     if kind is bytes or kind is int:
         return reply
-    if reply is None:
+    if reply is None or reply is NullArray:
         return None if resp == 3 else False
     if kind is Status:
         return runtime.table_from({b"ok": reply.encode()})
