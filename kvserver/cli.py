@@ -11,6 +11,7 @@ import click
 
 from kvserver import __version__, configfile
 from kvserver.aof import FSYNC_POLICIES
+from kvserver.store import DEFAULT_BUSY_REPLY_MS
 from kvserver.config import (
     DEFAULT_AOF_PATH,
     DEFAULT_BIND,
@@ -197,6 +198,15 @@ WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
     help="The most a shutdown takes (Redis's shutdown-timeout): clients get until then to "
     "finish what they sent; the log is flushed and closed in any case.",
 )
+@click.option(
+    "--busy-reply-threshold",
+    type=click.IntRange(min=0),
+    default=DEFAULT_BUSY_REPLY_MS,
+    show_default=True,
+    metavar="MILLISECONDS",
+    help="A script running longer than this gets other clients BUSY and may be "
+    "stopped with SCRIPT KILL (Redis's busy-reply-threshold, alias lua-time-limit).",
+)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 @click.option(
     "--config",
@@ -231,6 +241,7 @@ def kvserver_main(
     slowlog_log_slower_than: int,
     slowlog_max_len: int,
     shutdown_timeout: int,
+    busy_reply_threshold: int,
     log_level: str,
     config_file: str | None,
 ) -> None:
@@ -274,6 +285,7 @@ def kvserver_main(
         slowlog_log_slower_than=slowlog_log_slower_than,
         slowlog_max_len=slowlog_max_len,
         shutdown_timeout_seconds=shutdown_timeout,
+        busy_reply_threshold_ms=busy_reply_threshold,
         config_file=config_file or "",
     )
     raise_open_file_limit(maxclients + RESERVED_FDS)

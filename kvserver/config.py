@@ -132,6 +132,9 @@ class Config:
     # SLOWLOG (stats.py); CONFIG SET changes both while running.
     slowlog_log_slower_than: int = SLOWLOG_LOG_SLOWER_THAN
     slowlog_max_len: int = SLOWLOG_MAX_LEN
+    # A script running longer than this makes the server answer BUSY
+    # (Redis's busy-reply-threshold, 5000 ms; CONFIG SET changes it).
+    busy_reply_threshold_ms: int = 5000  # store.DEFAULT_BUSY_REPLY_MS
     # The --config file the settings came from ("" if none), for INFO and
     # the start-up banner.
     config_file: str = ""

@@ -34,6 +34,7 @@ from time import perf_counter_ns
 from kvserver import errors
 from kvserver.aof import AppendOnlyFile
 from kvserver.commands import COMMANDS
+from kvserver.commands.containers import CONTAINERS
 from kvserver.commands.monitor import feed_monitors
 from kvserver.commands.transactions import end_session
 from kvserver.errors import AofError, CommandError
@@ -89,6 +90,12 @@ class Dispatcher:
         if self.maxmemory and self._out_of_memory(cmd, session):
             stats[REJECTED] += 1
             return _refuse(session, cmd, CommandError(errors.OOM))  # noeviction: refuse what adds data
+        busy = self.keyspace.busy_script
+        if busy is not None and "allow_busy" not in cmd.flags:  # one load while no script runs
+            refused = self._wait_out_script(busy, cmd, args)
+            if refused is not None:
+                stats[REJECTED] += 1
+                return _refuse(session, cmd, refused)
         if session.multi is not None and cmd.in_multi == "queue":
             if "no_multi" in cmd.flags:
                 stats[REJECTED] += 1
@@ -129,6 +136,28 @@ class Dispatcher:
         if self.monitors:  # MONITOR: one truth test while nobody watches
             feed_monitors(self.monitors, cmd, session, args)
         return reply
+
+    def _wait_out_script(self, busy, cmd, args: list[bytes]) -> CommandError | None:
+        """A script holds the write lock (keyspace.busy_script): wait for it
+        while it is within busy-reply-threshold, then answer BUSY, as Redis
+        answers every command but the allow_busy ones (SCRIPT KILL...)
+        during a long script. Waits on the lock with a timeout, so a client
+        already waiting gets BUSY as soon as the threshold passes."""
+        container = CONTAINERS.get(cmd.name)
+        if container is not None and len(args) > 1:  # SCRIPT KILL, FUNCTION STATS...
+            sub = container.subcommands.get(args[1].upper())
+            if sub is not None and "allow_busy" in sub.flags:
+                return None
+        keyspace = self.keyspace
+        lock = self._lock
+        while keyspace.busy_script is busy:
+            left_ms = keyspace.busy_reply_ms - busy.elapsed_ms()
+            if left_ms <= 0:
+                return CommandError(errors.BUSY_FUNCTION if busy.kind == "function" else errors.BUSY_SCRIPT)
+            if lock.acquire(timeout=left_ms / 1000):
+                lock.release()  # the script is over: run as usual
+                return None
+        return None
 
     def _run(self, cmd, session: Session, argv: list[bytes]) -> object:
         try:

@@ -259,3 +259,102 @@ def protocol_error(detail: str) -> ProtocolError:
 def _text(raw: bytes) -> str:
     """Bytes as Redis prints them inside an error message (lossy, for humans)."""
     return raw.decode("utf-8", "replace")
+
+
+# Scripts and functions (commands/scripting.py, commands/functions.py,
+# kvserver/scripting/): Redis 7.0's texts, byte for byte.
+NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+NUMKEYS_TOO_BIG = "ERR Number of keys can't be greater than number of args"
+NUMKEYS_NEGATIVE = "ERR Number of keys can't be negative"
+BUSY_SCRIPT = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+BUSY_FUNCTION = "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+NOTBUSY = "NOTBUSY No scripts in execution right now."
+UNKILLABLE = (
+    "UNKILLABLE Sorry the script already executed write commands against the dataset. "
+    "You can either wait the script termination or kill the server in a hard way using "
+    "the SHUTDOWN NOSAVE command."
+)
+SCRIPT_KILLED = "ERR Script killed by user with SCRIPT KILL..."
+SCRIPT_FLUSH_OPTION = "ERR SCRIPT FLUSH only support SYNC|ASYNC option"
+FUNCTION_FLUSH_OPTION = "ERR FUNCTION FLUSH only supports SYNC|ASYNC option"
+# What a script's redis.call / redis.pcall answers (script_lua.c).
+SCRIPT_NO_ARGS = "ERR Please specify at least one argument for this redis lib call"
+SCRIPT_BAD_ARG = "ERR Lua redis lib command arguments must be strings or integers"
+SCRIPT_UNKNOWN_COMMAND = "ERR Unknown Redis command called from script"
+SCRIPT_WRONG_ARITY = "ERR Wrong number of args calling Redis command from script"
+SCRIPT_NOSCRIPT_COMMAND = "ERR This Redis command is not allowed from script"
+SCRIPT_READONLY_WRITE = "ERR Write commands are not allowed from read-only scripts."
+SCRIPT_RO_WITH_WRITE_FLAG = "ERR Can not execute a script with write flag using *_ro command."
+SCRIPT_WRONG_ARGS = "ERR wrong number or type of arguments"  # error_reply / status_reply
+SCRIPT_SHA1HEX_ARGS = "ERR wrong number of arguments"
+SCRIPT_LOG_ARGS = "ERR redis.log() requires two arguments or more."
+SCRIPT_LOG_LEVEL = "ERR Invalid debug level."
+SCRIPT_SETRESP_ARGS = "ERR redis.setresp() requires one argument."
+SCRIPT_SETRESP_VERSION = "ERR RESP version must be 2 or 3."
+SCRIPT_REPL_FLAGS = "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE."
+# The sandbox (Redis 7.0.15 makes the globals a read-only table).
+LUA_READONLY_TABLE = "Attempt to modify a readonly table"
+LUA_NO_GLOBAL = "Script attempted to access nonexistent global variable '%s'"
+# FUNCTION (functions.c, function_lua.c)
+FUNCTION_NOT_FOUND = "ERR Function not found"
+LIBRARY_NOT_FOUND = "ERR Library not found"
+LIBRARY_MISSING_METADATA = "ERR Missing library metadata"
+LIBRARY_NO_NAME = "ERR Library name was not given"
+LIBRARY_BAD_NAME = (
+    "ERR Library names can only contain letters, numbers, or underscores(_) and must be "
+    "at least one character long"
+)
+FUNCTION_BAD_NAME = (
+    "ERR Function names can only contain letters, numbers, or underscores(_) and must be "
+    "at least one character long"
+)
+NO_FUNCTIONS_REGISTERED = "ERR No functions registered"
+REGISTER_ARGS = "ERR wrong number of arguments to redis.register_function"
+REGISTER_UNKNOWN_FLAG = "ERR unknown flag given"
+REGISTER_UNKNOWN_ARG = "ERR unknown argument given to redis.register_function"
+REGISTER_NO_NAME = "ERR redis.register_function must get a function name argument"
+REGISTER_NO_CALLBACK = "ERR redis.register_function must get a callback argument"
+FUNCTION_EXISTS_IN_LIBRARY = "ERR Function already exists in the library"
+FUNCTION_LIST_NO_PATTERN = "ERR library name argument was not given"
+FUNCTION_RESTORE_BAD_PAYLOAD = "ERR DUMP payload version or checksum are wrong"
+FUNCTION_RESTORE_POLICY = "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
+FUNCTION_RESTORE_FOREIGN = "ERR given type is not a function"
+
+
+def script_compile_error(detail: str, function: bool = False) -> CommandError:
+    if function:
+        return CommandError("ERR Error compiling function: " + detail)
+    return CommandError("ERR Error compiling script (new function): " + detail)
+
+
+def engine_not_found(name: str) -> CommandError:
+    return CommandError(f"ERR Engine '{name}' not found")
+
+
+def invalid_metadata(field: str) -> CommandError:
+    return CommandError(f"ERR Invalid metadata value given: {field}")
+
+
+def library_exists(name: str) -> CommandError:
+    return CommandError(f"ERR Library '{name}' already exists")
+
+
+def library_exists_restoring(name: str) -> CommandError:
+    # FUNCTION RESTORE's words for it (functions.c libraryJoin): no quotes.
+    return CommandError(f"ERR Library {name} already exists")
+
+
+def function_exists(name: str) -> CommandError:
+    return CommandError(f"ERR Function {name} already exists")
+
+
+def registering_failed(detail: str) -> CommandError:
+    return CommandError("ERR Error registering functions: " + detail)
+
+
+def function_list_unknown(arg: bytes) -> CommandError:
+    return CommandError(f"ERR Unknown argument {_text(arg)}")
+REGISTER_SINGLE_ARG = (
+    "ERR calling redis.register_function with a single argument is only applicable to Lua "
+    "table (representing named arguments)."
+)

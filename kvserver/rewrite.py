@@ -104,9 +104,11 @@ class AofRewriter:
                 with lock:
                     now = self.keyspace.clock()
                     snapshot = [(db.index, dict(db.data), dict(db.expires)) for db in self.keyspace.dbs if db.data]
+                    engine = self.keyspace.scripting
+                    libraries = [lib.code for lib in engine.libraries.libraries.values()] if engine else []
                     self.keyspace.begin_snapshot()
                     self.aof.begin_rewrite()
-                _write_snapshot(file, snapshot, now)
+                _write_snapshot(file, snapshot, now, libraries)
             with lock:
                 self.aof.finish_rewrite(tmp_path)
                 self.keyspace.end_snapshot()
@@ -143,9 +145,11 @@ def create_temporary(beside: str, purpose: str):
     return path, os.fdopen(fd, "wb")
 
 
-def _write_snapshot(file, snapshot: list[tuple[int, dict, dict]], now: int) -> None:
-    chunk: list[bytes] = []
-    size = 0
+def _write_snapshot(file, snapshot: list[tuple[int, dict, dict]], now: int, libraries: list[bytes] = ()) -> None:
+    # Function libraries first, one FUNCTION LOAD each, as Redis's rewrite
+    # writes them: server-wide, before any database's keys.
+    chunk: list[bytes] = [encode_command([b"FUNCTION", b"LOAD", code]) for code in libraries]
+    size = sum(map(len, chunk))
     for index, data, expires in snapshot:
         chunk.append(encode_command([b"SELECT", b"%d" % index]))
         for key, value in data.items():

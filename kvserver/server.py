@@ -133,6 +133,7 @@ class Server:
         self.aof = AppendOnlyFile(config.aof_path, config.appendfsync)
         self.dispatcher = Dispatcher(self.keyspace, self.aof)
         self.dispatcher.maxmemory = config.maxmemory
+        self.keyspace.busy_reply_ms = config.busy_reply_threshold_ms
         self.state = ServerState(config, self.keyspace, self.aof)
         self.rewriter = AofRewriter(
             self.keyspace,

@@ -39,6 +39,7 @@ from kvserver.ticker import Ticker
 from kvserver.values import EncodingSettings, duplicate
 
 DEFAULT_DATABASES = 16  # Redis's default "databases" setting
+DEFAULT_BUSY_REPLY_MS = 5000  # Redis's busy-reply-threshold (lua-time-limit)
 
 
 def system_clock() -> int:
@@ -452,6 +453,13 @@ class Keyspace:
         # OBJECT ENCODING's thresholds (CONFIG SET hash-max-listpack-entries ...).
         self.encodings = EncodingSettings()
         self.dbs = [Database(i, self) for i in range(databases)]
+        # Scripts and function libraries (kvserver/scripting): server-wide,
+        # created on first use. busy_script: the Busy of the script running
+        # now (set and cleared under the write lock, read by any thread);
+        # once it has run past busy_reply_ms, other clients get BUSY.
+        self.scripting = None
+        self.busy_script = None
+        self.busy_reply_ms = DEFAULT_BUSY_REPLY_MS
 
     @property
     def used_bytes(self) -> int:

@@ -12,6 +12,8 @@ fills it. Where does a command live?
 * SLOWLOG (GET, LEN, RESET): ``slowlog.py``
 * MONITOR and its feed: ``monitor.py``
 * MULTI, EXEC, DISCARD, WATCH, UNWATCH: ``transactions.py``
+* EVAL, EVALSHA, SCRIPT: ``scripting.py``; FUNCTION, FCALL: ``functions.py``
+  (the Lua side is the package kvserver/scripting)
 """
 
 # Keep this order (not alphabetical): it is the order of COMMANDS, which
@@ -28,6 +30,8 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     slowlog,
     monitor,
     transactions,
+    scripting,
+    functions,
 )
 from kvserver.commands.registry import COMMANDS, Command
 

@@ -144,6 +144,22 @@ SETTINGS = {
             maximum=INT_MAX,
         ),
         Setting(
+            "busy-reply-threshold",
+            lambda st: str(st.keyspace.busy_reply_ms),
+            "int",
+            "live",
+            set=lambda st, value: setattr(st.keyspace, "busy_reply_ms", value),
+            minimum=0,
+        ),
+        Setting(
+            "lua-time-limit",  # Redis 7's alias of busy-reply-threshold
+            lambda st: str(st.keyspace.busy_reply_ms),
+            "int",
+            "live",
+            set=lambda st, value: setattr(st.keyspace, "busy_reply_ms", value),
+            minimum=0,
+        ),
+        Setting(
             "client-output-buffer-limit",
             lambda st: _show_output_limits(st.client_output_buffer_limits),
             "obuf",

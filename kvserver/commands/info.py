@@ -21,6 +21,7 @@ import sys
 from kvserver import __version__, config
 from kvserver.commands.registry import command
 from kvserver.protocol import Verbatim
+from kvserver.scripting.engine import memory_figures
 from kvserver.session import Session
 from kvserver.state import REDIS_VERSION, ServerState
 
@@ -121,9 +122,11 @@ def _clients(state: ServerState, now: int) -> list[tuple[str, object]]:
 
 def _memory(state: ServerState, now: int) -> list[tuple[str, object]]:
     used = state.keyspace.used_bytes  # the estimate --maxmemory checks (store.py)
+    scripts = memory_figures(state.keyspace)
     return [
         ("used_memory", used),
         ("used_memory_human", human_bytes(used)),
+        *((name, human_bytes(value) if name.endswith("_human") else value) for name, value in scripts.items()),
         ("maxmemory", state.config.maxmemory),
         ("maxmemory_human", human_bytes(state.config.maxmemory)),
         ("maxmemory_policy", "noeviction"),

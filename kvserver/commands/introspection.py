@@ -8,6 +8,8 @@ Replies have Redis 7.0's shapes: redis-cli asks COMMAND DOCS at start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kvserver import errors
 from kvserver.commands.containers import CONTAINERS, Subcommand, container, summary_of
 from kvserver.commands.glob import glob_matcher
@@ -20,9 +22,20 @@ COMMAND = container("command")
 
 # The group COMMAND DOCS reports for the commands of each module.
 # Modules not listed here (server, configcmd, info, introspection, ...) are "server".
-_GROUPS = {"strings": "string", "keyspace": "generic", "connection": "connection"}
+_GROUPS = {
+    "strings": "string",
+    "keyspace": "generic",
+    "connection": "connection",
+    "scripting": "scripting",
+    "functions": "scripting",
+}
 # Redis's ACL category for each group.
-_GROUP_CATEGORIES = {"string": "@string", "generic": "@keyspace", "connection": "@connection"}
+_GROUP_CATEGORIES = {
+    "string": "@string",
+    "generic": "@keyspace",
+    "connection": "@connection",
+    "scripting": "@scripting",
+}
 
 
 @command("command", -1, flags=("loading", "stale"))
@@ -95,6 +108,11 @@ def command_list(session: Session, args: list[bytes]) -> object:
     raise CommandError(errors.SYNTAX)
 
 
+# Commands whose keys their arguments name (Redis's movablekeys: EVAL's
+# numkeys): name -> (arguments after the name) -> keys. Their modules fill it.
+KEY_FINDERS: dict[str, Callable[[list[bytes]], list[bytes]]] = {}
+
+
 @COMMAND.subcommand("getkeys", -4, flags=("loading", "stale"))
 def command_getkeys(session: Session, args: list[bytes]) -> object:
     """COMMAND GETKEYS command [argument ...]
@@ -104,6 +122,14 @@ def command_getkeys(session: Session, args: list[bytes]) -> object:
     cmd = COMMANDS.get(args[0].upper())
     if cmd is None:
         raise CommandError(errors.GETKEYS_INVALID_COMMAND)
+    finder = KEY_FINDERS.get(cmd.name)
+    if finder is not None:  # movablekeys: the arguments say which are keys
+        if not cmd.arity_ok(len(args)):
+            raise CommandError(errors.GETKEYS_WRONG_ARITY)
+        keys = finder(args[1:])
+        if not keys:
+            raise CommandError(errors.GETKEYS_NO_KEYS)
+        return keys
     if not cmd.first_key:
         raise CommandError(errors.GETKEYS_NO_KEYS)
     if not cmd.arity_ok(len(args)):

@@ -21,6 +21,7 @@ value              RESP2                   RESP3               text line
 ``Verbatim``       bulk string             verbatim ``=txt:``  as is, or quoted
 ``dict``           flat array k, v, ...    map ``%``           k v ..., spaced
 ``NullArray``      null array ``*-1``      null ``_``          ``nil``
+``BigNumber``      bulk string             big number ``(``   as is
 ``CommandError``   ``-ERR ...``            ``-ERR ...``        ``ERR ...``
 =================  ======================  ==================  =================
 """
@@ -43,6 +44,13 @@ class SetReply(list):
 class Verbatim(bytes):
     """Text meant for people (INFO, CLIENT LIST): RESP3 sends it as a
     verbatim string of format ``txt``, as Redis does; RESP2 as a bulk string."""
+
+    __slots__ = ()
+
+
+class BigNumber(bytes):
+    """An integer's digits beyond 64 bits, as a script returns it
+    (``{big_number='123'}``): RESP3 sends a big number ``(``, RESP2 a bulk string."""
 
     __slots__ = ()
 
