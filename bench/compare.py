@@ -266,16 +266,19 @@ class ServerProcess:
 class KvServer(ServerProcess):
     name = "kvserver"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, source: Path | None = None) -> None:
         # The ready line is logged at INFO; nothing on the request path logs
-        # at INFO, so this level costs the run nothing.
+        # at INFO, so this level costs the run nothing. ``source``: run the
+        # kvserver package found there (a checkout of another commit: ab.py)
+        # rather than the installed one.
         self.command = [
             sys.executable, "-m", "kvserver", "0", str(workdir / "bench.aof"),
             "--resp-port", "0", "--log-level", "info",
         ]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(source)} if source is not None else None
         self.log_path = workdir / "kvserver.log"
         with open(self.log_path, "wb") as log:
-            super().__init__(subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=log))
+            super().__init__(subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=log, env=env))
         self.port, self.resp_port = self._wait_ready()
 
     def _wait_ready(self) -> tuple[int, int]:
