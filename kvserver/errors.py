@@ -138,6 +138,11 @@ HELLO_NOAUTH = (
     "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
     "the RESP protocol version at the same time"
 )
+# SHUTDOWN (commands/server.py)
+NO_SHUTDOWN_IN_PROGRESS = "ERR No shutdown in progress."
+SHUTDOWN_FAILED = "ERR Errors trying to SHUTDOWN. Check logs."
+# Until kvserver writes RDB snapshots, SHUTDOWN SAVE has nothing to save with.
+SHUTDOWN_SAVE_UNSUPPORTED = "ERR SHUTDOWN SAVE is not supported: kvserver has no RDB snapshots yet (every shutdown flushes the log)"
 # Transactions (commands/transactions.py)
 NOT_IN_MULTI = "ERR Command not allowed inside a transaction"
 MULTI_NESTED = "ERR MULTI calls can not be nested"

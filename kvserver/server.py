@@ -173,6 +173,7 @@ class Server:
             require_auth=bool(config.requirepass),
         )
         self.state.worker_threads = lambda: self.pool.size
+        self.state.request_shutdown = self.request_shutdown
         self.state.command_stats = self.dispatcher.command_stats
         self.state.slowlog.attach(self.dispatcher)
         self._stats_cron = StatsCron(self.state)

@@ -69,6 +69,8 @@ class ServerState:
         # Set when a shutdown begins: what DEBUG SLEEP waits on, so that a
         # sleeping client does not hold the shutdown up.
         self.stopping = threading.Event()
+        # () -> None: begin a shutdown as SIGTERM does (SHUTDOWN); the server sets it.
+        self.request_shutdown = None
         # Failed AUTH / HELLO AUTH (INFO stats, as Redis 7.2), and the limits
         # on them: guesses per second, per address and server-wide.
         self.acl_access_denied_auth = 0

@@ -217,3 +217,44 @@ def test_shutdown_timeout_from_the_config_file(tmp_path, server_process):
     client = RawRespClient(proc.resp_port)
     assert client.call("CONFIG", "GET", "shutdown-timeout") == b"*2\r\n$16\r\nshutdown-timeout\r\n$1\r\n3\r\n"
     client.close()
+
+
+def test_shutdown_command_stops_the_server_like_sigterm(tmp_path, server_process):
+    aof = tmp_path / "shutdown.aof"
+    server = server_process(aof)
+    client = server.client()
+    assert client.call("SET kept 1") == b"OK"
+    assert client.call("SHUTDOWN ABORT") == b"ERR No shutdown in progress."
+    assert client.call("SHUTDOWN NOSAVE SAVE") == b"ERR syntax error"
+    client.send(b"SHUTDOWN NOSAVE\r\n")
+    assert client.read_until_closed() == b""  # no reply: the connection just ends
+    assert server.finish() == 0
+    assert b"log flushed and closed" in server.output
+    restarted = server_process(aof)
+    assert restarted.client().call("GET kept") == b"1"
+
+
+def test_shutdown_ends_a_script_that_cannot_be_killed_and_drops_its_writes(tmp_path, server_process):
+    import socket
+
+    from tests.resp_client import RawRespClient
+
+    aof = tmp_path / "busy.aof"
+    server = server_process(aof, "--busy-reply-threshold", "100")
+    other = RawRespClient(server.resp_port)
+    assert other.call("SET", "before", "1") == b"+OK\r\n"
+    # Writes, then spins for ever: never acknowledged, never logged.
+    spinner = socket.create_connection(("127.0.0.1", server.resp_port))
+    script = b"redis.call('set','lost','1') while true do end"
+    spinner.sendall(b"*3\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n0\r\n" % (len(script), script))
+    deadline = time.monotonic() + 20
+    while not other.call("SCRIPT", "KILL").startswith(b"-UNKILLABLE"):
+        assert time.monotonic() < deadline, "the script never became unkillable"
+        time.sleep(0.02)  # polling for the script to reach its write, with a deadline
+    other.send("SHUTDOWN", "NOSAVE")
+    assert server.finish(timeout=30) == 0
+    spinner.close()
+    restarted = server_process(aof)
+    client = restarted.client()
+    assert client.call("GET before") == b"1"
+    assert client.call("GET lost") == b"nil"

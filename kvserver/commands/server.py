@@ -10,6 +10,7 @@ their own.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import sys
@@ -20,9 +21,11 @@ from kvserver.commands.containers import container
 from kvserver.commands.parsing import parse_int
 from kvserver.commands.registry import ADMIN_FLAGS, command
 from kvserver.errors import CommandError
-from kvserver.protocol import OK, Status
+from kvserver.protocol import NO_REPLY, OK, Status
 from kvserver.session import Session
 from kvserver.values import memory as memory_estimate
+
+log = logging.getLogger(__name__)
 
 # -- TIME, LASTSAVE, SAVE, BGSAVE, WAIT, ROLE -------------------------------------------------
 
@@ -95,6 +98,41 @@ def role(session: Session, args: list[bytes]) -> object:
     Always a master with no replicas: master, replication offset 0, [].
     """
     return [b"master", 0, []]
+
+
+# -- SHUTDOWN ------------------------------------------------------------------------------
+
+
+@command(
+    "shutdown",
+    -1,
+    flags=("admin", "noscript", "loading", "stale", "no_multi", "allow_busy"),
+)
+def shutdown(session: Session, args: list[bytes]) -> object:
+    """SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]
+
+    Stop the server as SIGTERM does: stop accepting, finish within
+    shutdown-timeout, flush, fsync and close the log, exit 0. The caller
+    gets no reply: the connection closes. It works while a script is busy
+    (the way out of an -UNKILLABLE script): that script's writes were never
+    acknowledged nor logged, and are dropped.
+    """
+    words = {arg.upper() for arg in args}
+    if len(words) != len(args) or not words <= {b"NOSAVE", b"SAVE", b"NOW", b"FORCE", b"ABORT"}:
+        raise CommandError(errors.SYNTAX)
+    if {b"NOSAVE", b"SAVE"} <= words or (b"ABORT" in words and len(words) > 1):
+        raise CommandError(errors.SYNTAX)
+    if b"ABORT" in words:
+        raise CommandError(errors.NO_SHUTDOWN_IN_PROGRESS)  # ours never waits for replicas
+    if b"SAVE" in words:
+        raise CommandError(errors.SHUTDOWN_SAVE_UNSUPPORTED)
+    server = session.server
+    if server is None or server.request_shutdown is None:
+        raise CommandError(errors.SHUTDOWN_FAILED)
+    log.warning("User requested shutdown...")
+    server.request_shutdown()
+    session.closing = True  # no reply: the connection ends with the server
+    return NO_REPLY
 
 
 # -- DEBUG ---------------------------------------------------------------------------------

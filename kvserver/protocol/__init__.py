@@ -21,6 +21,7 @@ value              RESP2                   RESP3               text line
 ``Verbatim``       bulk string             verbatim ``=txt:``  as is, or quoted
 ``dict``           flat array k, v, ...    map ``%``           k v ..., spaced
 ``NullArray``      null array ``*-1``      null ``_``          ``nil``
+``NO_REPLY``       nothing                 nothing             nothing
 ``BigNumber``      bulk string             big number ``(``   as is
 ``CommandError``   ``-ERR ...``            ``-ERR ...``        ``ERR ...``
 =================  ======================  ==================  =================
@@ -74,6 +75,18 @@ class _NullArray:
 
 
 NullArray = _NullArray()
+
+
+class _NoReply:
+    """Nothing at all is sent (SHUTDOWN: the connection just closes)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_REPLY"
+
+
+NO_REPLY = _NoReply()
 
 OK = Status("OK")
 PONG = Status("PONG")

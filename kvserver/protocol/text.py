@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from kvserver import errors
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, KvError
-from kvserver.protocol import NEED_DATA, BigNumber, NullArray, Status, Verbatim, format_double
+from kvserver.protocol import NEED_DATA, NO_REPLY, BigNumber, NullArray, Status, Verbatim, format_double
 
 GREETING = b"OK mini-redis ready\r\n"
 
@@ -210,6 +210,8 @@ def quote(value: bytes) -> bytes:
 def encode_reply(reply: object, resp: int = 2) -> bytes:
     """One reply value as one CRLF-terminated line (``resp`` does not matter
     here; it is taken so every protocol's encoder has one signature)."""
+    if reply is NO_REPLY:
+        return b""
     return _encode_item(reply) + b"\r\n"
 
 
