@@ -46,41 +46,32 @@ class Writer:
         i = 0
         try:
             while not stop.is_set():
-                key, value = b"w%d:%d" % (self.index, i), b"v%d-%d" % (self.index, i)
-                self.sent[key] = value
-                if client.call(b"SET " + key + b" " + value) == b"OK":
-                    self.acked[key] = value
+                self.write(client, i)
                 i += 1
         except (OSError, ConnectionError):
             pass  # the server was killed mid-request: that write is unacknowledged
         finally:
             client.close()
 
+    def write(self, client: TextClient, i: int) -> None:
+        key, value = b"w%d:%d" % (self.index, i), b"v%d-%d" % (self.index, i)
+        self.sent[key] = value
+        if client.call(b"SET " + key + b" " + value) == b"OK":
+            self.acked[key] = value
+
 
 @dataclass
 class TxWriter(Writer):
     """Writes pairs of keys, each pair in one MULTI/EXEC transaction."""
 
-    def run(self, port: int, stop: threading.Event) -> None:
-        try:
-            client = TextClient(port)
-        except OSError:
-            return
-        i = 0
-        try:
-            while not stop.is_set():
-                pair = [(b"t%d:%d:%s" % (self.index, i, half), b"v%d-%d" % (self.index, i)) for half in (b"a", b"b")]
-                for key, value in pair:
-                    self.sent[key] = value
-                client.send(b"MULTI\r\n" + b"".join(b"SET %s %s\r\n" % kv for kv in pair) + b"EXEC\r\n")
-                replies = [client.read_line() for _ in range(4)]
-                if replies == [b"OK", b"QUEUED", b"QUEUED", b"OK OK"]:
-                    self.acked.update(pair)
-                i += 1
-        except (OSError, ConnectionError):
-            pass  # killed mid-transaction: that pair is unacknowledged
-        finally:
-            client.close()
+    def write(self, client: TextClient, i: int) -> None:
+        pair = [(b"t%d:%d:%s" % (self.index, i, half), b"v%d-%d" % (self.index, i)) for half in (b"a", b"b")]
+        for key, value in pair:
+            self.sent[key] = value
+        client.send(b"MULTI\r\n" + b"".join(b"SET %s %s\r\n" % kv for kv in pair) + b"EXEC\r\n")
+        replies = [client.read_line() for _ in range(4)]
+        if replies == [b"OK", b"QUEUED", b"QUEUED", b"OK OK"]:
+            self.acked.update(pair)
 
 
 def _rewrite_repeatedly(port: int, stop: threading.Event, started: list) -> None:

@@ -140,11 +140,15 @@ def test_exec_reply_bytes_in_resp2_and_resp3():
 # -- WATCH ------------------------------------------------------------------------
 
 
-def _watched_exec(kv, key, change):
-    """WATCH key, let another client ``change`` things, then try a transaction."""
+def _watched_exec(kv, setup, change):
+    """Run ``setup``, WATCH k, let another client run ``change``, then try a
+    transaction; EXEC's reply."""
+    for args in setup:
+        kv(*args)
     other = kv.new_session()
-    kv("WATCH", key)
-    change(lambda *args: kv(*args, session=other))
+    kv("WATCH", "k")
+    for args in change:
+        kv(*args, session=other)
     kv("MULTI")
     kv("SET", "result", "done")
     return kv("EXEC")
@@ -169,14 +173,7 @@ def _watched_exec(kv, key, change):
     ],
 )
 def test_exec_fails_when_a_watched_key_changed(kv, setup, change):
-    for args in setup:
-        kv(*args)
-
-    def apply(run):
-        for args in change:
-            run(*args)
-
-    assert _watched_exec(kv, "k", apply) is NullArray
+    assert _watched_exec(kv, setup, change) is NullArray
     assert kv("GET", "result") is None
 
 
@@ -193,14 +190,7 @@ def test_exec_fails_when_a_watched_key_changed(kv, setup, change):
     ],
 )
 def test_exec_runs_when_no_watched_key_changed(kv, setup, change):
-    for args in setup:
-        kv(*args)
-
-    def apply(run):
-        for args in change:
-            run(*args)
-
-    assert _watched_exec(kv, "k", apply) == ["OK"]
+    assert _watched_exec(kv, setup, change) == ["OK"]
     assert kv("GET", "result") == b"done"
 
 
