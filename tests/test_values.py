@@ -130,3 +130,25 @@ def test_types_encodings_copies_and_rewrite_records():
     assert twin == numbers and twin is not numbers and encoding(twin, settings) == "hashtable"
     assert memory(b"abc") == 3 and memory(numbers) == numbers.nbytes
     assert [encoding(v, settings) for v in (b"12", b"012", b"x" * 44, b"x" * 45)] == ["int", "embstr", "embstr", "raw"]
+
+
+def test_a_list_keeps_its_size_and_undoes_inserts_trims_and_removals():
+    items = List([b"a", b"b", b"a", b"c", b"a"])
+    original = list(items)
+    for change in [
+        lambda: items.insert_item(2, b"new"),
+        lambda: items.insert_item(5, b"end"),
+        lambda: items.trim(1, 2),
+        lambda: items.trim(5, 0),
+        lambda: items.remove_items(b"a", 2)[1],
+        lambda: items.remove_items(b"a", -1)[1],
+        lambda: items.remove_items(b"a", 0)[1],
+    ]:
+        undo = change()
+        assert items.nbytes == List(items).nbytes  # the same as measuring it afresh
+        undo()
+        assert list(items) == original and items.nbytes == List(items).nbytes
+    assert items.remove_items(b"zz", 0) == (0, None)
+    removed, _ = items.remove_items(b"a", -2)
+    assert removed == 2 and list(items) == [b"a", b"b", b"c"]
+    assert items.range_items(1, 3) == [b"b", b"c"] and items.range_items(0, 1) == [b"a"]

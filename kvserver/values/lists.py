@@ -8,6 +8,7 @@ undone returns a function that undoes it exactly (see values/__init__.py).
 from __future__ import annotations
 
 import collections
+import itertools
 from collections.abc import Callable, Iterable
 
 # What one element costs beyond its bytes: a bytes object's header and the
@@ -34,6 +35,18 @@ class List(collections.deque):
         items = list(self)
         for start in range(0, len(items), per_command):
             yield [b"RPUSH", key, *items[start : start + per_command]]
+
+    # -- reads (return new lists, never the deque) ---------------------------------
+
+    def range_items(self, start: int, stop: int) -> list[bytes]:
+        """Items ``start`` up to ``stop`` (exclusive; 0 <= start < stop <=
+        len), walked from the nearer end: the first (or last) 100 items of
+        a long list cost 100 steps, not the list's length."""
+        if start <= len(self) - stop:
+            return list(itertools.islice(self, start, stop))
+        items = list(itertools.islice(reversed(self), len(self) - stop, len(self) - start))
+        items.reverse()
+        return items
 
     # -- changes (write lock held) -------------------------------------------------
 
@@ -71,6 +84,48 @@ class List(collections.deque):
             self.nbytes += len(old) - len(item)
 
         return undo
+
+    def insert_item(self, index: int, item: bytes) -> Callable[[], None]:
+        """LINSERT: put ``item`` at ``index`` (0..len; the deque walks from
+        the nearer end)."""
+        self.insert(index, item)
+        self.nbytes += len(item) + ITEM_OVERHEAD
+
+        def undo() -> None:
+            del self[index]
+            self.nbytes -= len(item) + ITEM_OVERHEAD
+
+        return undo
+
+    def trim(self, head: int, tail: int) -> Callable[[], None]:
+        """LTRIM: drop ``head`` items from the head and ``tail`` from the
+        tail, O(items dropped), as Redis."""
+        _, undo_head = self.pop_items(head, left=True)
+        _, undo_tail = self.pop_items(tail, left=False)
+
+        def undo() -> None:
+            undo_tail()
+            undo_head()
+
+        return undo
+
+    def remove_items(self, item: bytes, count: int) -> tuple[int, Callable[[], None] | None]:
+        """LREM: drop up to ``count`` items equal to ``item`` from the head
+        (``count`` > 0), from the tail (< 0), or all of them (0). Returns
+        how many went, and the undo (None if none did)."""
+        limit = abs(count) or len(self)
+        kept: list[bytes] = []
+        removed = 0
+        for candidate in (self if count >= 0 else reversed(self)):
+            if removed < limit and candidate == item:
+                removed += 1
+            else:
+                kept.append(candidate)
+        if not removed:
+            return 0, None
+        if count < 0:
+            kept.reverse()
+        return removed, self.replace_all(kept)
 
     def replace_all(self, items: list[bytes]) -> Callable[[], None]:
         """Make the list ``items`` (LREM, LTRIM, LINSERT: O(n) changes, as in
