@@ -75,6 +75,17 @@ DECR_OVERFLOW = "ERR decrement would overflow"
 FLOAT_NAN_OR_INFINITY = "ERR increment would produce NaN or Infinity"
 STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 OFFSET_OUT_OF_RANGE = "ERR offset is out of range"
+# List commands (commands/lists.py): Redis 7.0's t_list.c texts.
+INDEX_OUT_OF_RANGE = "ERR index out of range"
+MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
+LPOS_RANK_ZERO = (
+    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+    "or use negative to start from the end of the list"
+)
+LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
+LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
+NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
+COUNT_NOT_POSITIVE = "ERR count should be greater than 0"
 
 
 def unsupported_option(option: bytes) -> str:

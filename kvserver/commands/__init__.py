@@ -14,6 +14,7 @@ fills it. Where does a command live?
 * MULTI, EXEC, DISCARD, WATCH, UNWATCH: ``transactions.py``
 * EVAL, EVALSHA, SCRIPT: ``scripting.py``; FUNCTION, FCALL: ``functions.py``
   (the Lua side is the package kvserver/scripting)
+* LPUSH, LPOP, LRANGE, LMOVE ... (lists): ``lists.py``
 """
 
 # Keep this order (not alphabetical): it is the order of COMMANDS, which
@@ -32,6 +33,7 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     transactions,
     scripting,
     functions,
+    lists,
 )
 from kvserver.commands.registry import COMMANDS, Command
 

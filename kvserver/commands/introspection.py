@@ -28,6 +28,7 @@ _GROUPS = {
     "connection": "connection",
     "scripting": "scripting",
     "functions": "scripting",
+    "lists": "list",
 }
 # Redis's ACL category for each group.
 _GROUP_CATEGORIES = {
@@ -35,6 +36,7 @@ _GROUP_CATEGORIES = {
     "generic": "@keyspace",
     "connection": "@connection",
     "scripting": "@scripting",
+    "list": "@list",
 }
 
 
