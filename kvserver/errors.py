@@ -86,6 +86,7 @@ LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
 LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
 NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
 COUNT_NOT_POSITIVE = "ERR count should be greater than 0"
+GETKEYS_INVALID_ARGUMENTS = "ERR Invalid arguments specified for command"  # COMMAND GETKEYS LMPOP 0 ...
 
 
 def unsupported_option(option: bytes) -> str:

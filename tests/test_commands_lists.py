@@ -353,9 +353,14 @@ def test_command_info_as_redis(kv, name):
     assert COMMANDS[name.upper().encode()].write == ("write" in flags)
 
 
-def test_command_getkeys_lmpop(kv):
-    assert kv("COMMAND", "GETKEYS", "LMPOP", 2, "a", "b", "LEFT") == [b"a", b"b"]
-    assert kv("COMMAND", "GETKEYS", "LMOVE", "a", "b", "LEFT", "RIGHT") == [b"a", b"b"]
+def test_side_by_side_command_getkeys(side_by_side):
+    both = side_by_side.both
+    for args in [
+        ("LMPOP", "2", "a", "b", "LEFT"), ("LMPOP", "1", "a", "LEFT", "COUNT", "2"), ("LMPOP", "0", "a", "LEFT"),
+        ("LMPOP", "3", "a", "LEFT"), ("LMPOP", "2", "a", "LEFT"), ("LMPOP", "x", "a", "LEFT"), ("LMPOP", "1", "a"),
+        ("LMOVE", "a", "b", "LEFT", "RIGHT"), ("RPOPLPUSH", "a", "b"), ("LPUSH", "a", "x"), ("LPOS", "a"),
+    ]:
+        both("COMMAND", "GETKEYS", *args)
 
 
 # -- side by side with redis-server ------------------------------------------------------

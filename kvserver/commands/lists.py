@@ -454,12 +454,12 @@ def lmpop(session: Session, args: list[bytes]) -> object:
 
 
 def _lmpop_keys(args: list[bytes]) -> list[bytes]:
-    """COMMAND GETKEYS LMPOP numkeys key ...: the keys."""
-    try:
-        numkeys = _bounded(args[0], 1, errors.NUMKEYS_NOT_POSITIVE)
-    except CommandError:
-        return []
-    return args[1 : numkeys + 1] if numkeys < len(args) else []
+    """COMMAND GETKEYS LMPOP numkeys key ...: the keys (Redis's error if
+    numkeys is not a count of the arguments that follow)."""
+    numkeys = _bounded(args[0], 1, errors.GETKEYS_INVALID_ARGUMENTS)
+    if numkeys >= len(args):
+        raise CommandError(errors.GETKEYS_INVALID_ARGUMENTS)
+    return args[1 : numkeys + 1]
 
 
 KEY_FINDERS["lmpop"] = _lmpop_keys
