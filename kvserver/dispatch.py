@@ -59,6 +59,8 @@ class Dispatcher:
     ) -> None:
         self.keyspace = keyspace
         self.aof = aof  # None while replaying: nothing is logged then
+        if aof is not None:
+            keyspace.on_expired = self._log_expiry  # store.py: an expiry is logged as a DEL
         # What commands see as session.now: the keyspace's clock, unless the
         # caller gives another (the log replay does: see server.load_log).
         self._clock = clock if clock is not None else keyspace.clock
@@ -74,6 +76,15 @@ class Dispatcher:
         # The connections in MONITOR mode (client.py replaces the tuple
         # as they come and go); each gets a line per command run.
         self.monitors: tuple = ()
+
+    def _log_expiry(self, db, key: bytes) -> bool:
+        # Keyspace.on_expired (write lock held): a key's expiry, as Redis
+        # propagates it; the fsync policy covers it like any write.
+        try:
+            self.aof.write(db.index, [[b"DEL", key]])
+        except AofError:
+            return False  # the log said why; the key stays, invisible
+        return True
 
     def execute(self, session: Session, args: list[bytes]) -> object:
         """Run ``args`` (name first) for ``session``; returns the reply value."""

@@ -104,17 +104,16 @@ def log_starting(config: Config) -> None:
         log.info("no configuration file: command-line options and defaults")
 
 
-def load_log(keyspace: Keyspace, path: str) -> ReplayResult:
+def load_log(keyspace: Keyspace, path: str, drop_expired: bool = True) -> ReplayResult:
     """Replay the log at ``path`` into ``keyspace`` through the dispatcher
-    clients use, with nothing logged and no locks contended."""
+    clients use, with nothing logged and no locks contended; then (unless
+    the caller does it itself) drop the keys whose deadline has passed."""
     replayer = Dispatcher(keyspace, None, clock=lambda: REPLAY_NOW_MS)
     session = Session(keyspace, loading=True, dispatcher=replayer)
     result = replay(path, lambda args: replayer.execute(session, args))
     session.multi = None  # a group torn off the end was queued, never run
-    now = keyspace.clock()
-    for db in keyspace.dbs:
-        for key in [key for key, deadline in db.expires.items() if deadline < now]:
-            db.delete(key)
+    if drop_expired:
+        keyspace.remove_expired()
     return result
 
 
@@ -131,7 +130,12 @@ class Server:
         self.keyspace = Keyspace(clock)
         self._load(config.aof_path)
         self.aof = AppendOnlyFile(config.aof_path, config.appendfsync)
-        self.dispatcher = Dispatcher(self.keyspace, self.aof)
+        self.dispatcher = Dispatcher(self.keyspace, self.aof)  # from now on expiries are logged
+        # Keys whose deadline passed while the server was down go now, each
+        # with its DEL in the log (store.py says why it must be logged).
+        expired = self.keyspace.remove_expired()
+        if expired:
+            log.info("%d keys had expired while the server was down", expired)
         self.dispatcher.maxmemory = config.maxmemory
         self.keyspace.busy_reply_ms = config.busy_reply_threshold_ms
         self.state = ServerState(config, self.keyspace, self.aof)
@@ -193,7 +197,7 @@ class Server:
         return self.resp_address[1] if self.resp_address else None
 
     def _load(self, path: str) -> None:
-        result = load_log(self.keyspace, path)
+        result = load_log(self.keyspace, path, drop_expired=False)
         log.info(
             "DB loaded from append only file %s: %d records in %.3f seconds",
             path,

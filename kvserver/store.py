@@ -22,9 +22,16 @@ Rules this module keeps:
   as Redis's touchWatchedKey does; the cost while nobody watches is one
   truth test per change.
 * Expiry is lazy and active, as in Redis: ``lookup`` treats a key past its
-  deadline (now > deadline, as Redis's keyIsExpired) as missing and deletes it (taking the lock, then checking again,
-  because a writer may have just replaced it); ``active_expire_cycle``
-  removes expired keys nobody touches, a few at a time.
+  deadline (now > deadline, as Redis's keyIsExpired) as missing and deletes
+  it (taking the lock, then checking again, because a writer may have just
+  replaced it); ``active_expire_cycle`` removes expired keys nobody
+  touches, a few at a time. Either way the deletion is logged as a DEL, as
+  Redis propagates one (``Keyspace.on_expired``, set by the server): the
+  replay runs before every deadline (server.py), so without that DEL a key
+  that expired and was then made again by a command that adds to a value
+  (RPUSH, HSET, SADD...) would come back holding the old elements too. If
+  the DEL cannot be logged the key stays, expired and so invisible, and
+  goes at the next try.
 * Time is never read here: callers pass ``now`` (ms), from the injected clock.
 """
 
@@ -345,7 +352,16 @@ class Database:
         with self.lock:
             deadline = self.expires.get(key)
             if deadline is not None and deadline < now:
-                self.delete(key)
+                self._expire(key)
+
+    def _expire(self, key: bytes) -> bool:
+        """Remove ``key``, past its deadline (write lock held), once its DEL
+        is logged; False if it could not be (the key stays, invisible)."""
+        on_expired = self.keyspace.on_expired
+        if on_expired is not None and not on_expired(self, key):
+            return False
+        self.delete(key)
+        return True
 
     def sweep(self, now: int, deadline_s: float) -> int:
         """Delete expired keys in batches until a batch is mostly live or time
@@ -366,8 +382,7 @@ class Database:
             with self.lock:
                 for key in batch:
                     deadline = self.expires.get(key)
-                    if deadline is not None and deadline < now:
-                        self.delete(key)
+                    if deadline is not None and deadline < now and self._expire(key):
                         expired += 1
             removed += expired
             if expired <= len(batch) * config.EXPIRE_REPEAT_RATIO:
@@ -450,6 +465,9 @@ class Keyspace:
         # Database.writable copies one before it is changed in place.
         self.snapshot_epoch = 0
         self._epochs = 0
+        # (database, key) -> bool: log the DEL of a key that expired (see the
+        # module docstring); None while nothing is logged (the replay).
+        self.on_expired: Callable[[Database, bytes], bool] | None = None
         # OBJECT ENCODING's thresholds (CONFIG SET hash-max-listpack-entries ...).
         self.encodings = EncodingSettings()
         self.dbs = [Database(i, self) for i in range(databases)]
@@ -483,6 +501,17 @@ class Keyspace:
                 db.undo(key, value, deadline)
             else:
                 entry()
+
+    def remove_expired(self) -> int:
+        """Delete every key past its deadline now, in every database (after
+        the log replay); returns how many."""
+        now = self.clock()
+        removed = 0
+        with self.write_lock:
+            for db in self.dbs:
+                for key in [key for key, deadline in db.expires.items() if deadline < now]:
+                    removed += db._expire(key)
+        return removed
 
     def active_expire_cycle(self, budget_s: float = config.EXPIRE_BUDGET_SECONDS) -> int:
         """One round of active expiry over every database; returns keys removed."""

@@ -107,16 +107,19 @@ def test_reads_log_nothing(kv):
     assert kv.log() == b""
 
 
-def test_lazy_expiry_by_a_read_logs_nothing(kv):
-    # The log already holds the absolute deadline, which replay honours.
+def test_lazy_expiry_by_a_read_is_logged_as_a_del(kv):
+    # As Redis propagates an expiry: the replay runs before every deadline,
+    # so the DEL is what tells it the key went here (store.py).
     kv("SET", "k", "v")
     kv("PEXPIRE", "k", "5")
     before = kv.log()
     kv.clock.advance(5)
     assert kv("GET", "k") == b"v"  # at the deadline: still live
+    assert kv.log() == before
     kv.clock.advance(1)
     assert kv("GET", "k") is None
-    assert kv.log() == before
+    assert kv("GET", "k") is None
+    assert kv.log() == before + resp("DEL", "k")  # once
 
 
 # -- DEL -------------------------------------------------------------------------
@@ -150,13 +153,13 @@ def test_del_same_key_twice_counts_once(kv):
     assert kv.log()[start:] == resp("DEL", "a")
 
 
-def test_del_of_expired_key_is_zero_and_logs_nothing(kv):
+def test_del_of_expired_key_is_zero_and_logs_only_the_expiry(kv):
     kv("SET", "k", "v")
     kv("PEXPIRE", "k", "10")
     before = kv.log()
     kv.clock.advance(11)
     assert kv("DEL", "k") == 0
-    assert kv.log() == before
+    assert kv.log() == before + resp("DEL", "k")  # the expiry's, not DEL's own
 
 
 # -- EXPIRE and its family ------------------------------------------------------------
@@ -254,7 +257,7 @@ def test_expire_on_expired_key_is_zero(kv):
     assert kv("PTTL", "k") == 0  # at the deadline: still live
     kv.clock.advance(1)
     assert kv("EXPIRE", "k", "100") == 0
-    assert kv.log() == before
+    assert kv.log() == before + resp("DEL", "k")  # the expiry, logged as Redis does
     assert b"k" not in kv.db.data
 
 

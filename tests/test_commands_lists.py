@@ -189,13 +189,11 @@ def test_the_log_holds_each_change_as_redis_writes_it(kv):
     kv("LTRIM", "l", 1, 0)
     assert kv.log() == SELECT0 + b"".join(
         [
-            resp("DEL", "l"),
             resp("RPUSH", "l", "a", "b", "c", "d", "e", "f", "g"),
             resp("LPUSH", "l", "z"),
             resp("RPUSHX", "l", "h"),
             resp("LPOP", "l"),
             resp("RPOP", "l", "2"),
-            resp("DEL", "l2"),
             resp("RPOPLPUSH", "l", "l2"),
             resp("LMOVE", "l", "l2", "left", "RIGHT"),
             resp("LPOP", "l", "2"),  # LMPOP, as Redis propagates it
@@ -263,7 +261,9 @@ def test_a_push_onto_a_list_that_expired_replays_to_the_new_list_alone(kv):
     kv("PEXPIRE", "d", 10)
     kv("RPUSH", "src", "x", "y")
     kv.clock.advance(11)
-    kv.keyspace.dbs[0].sweep(kv.clock(), time.perf_counter() + 5)  # gone without a trace in the log
+    log_before = kv.log()
+    kv.keyspace.dbs[0].sweep(kv.clock(), time.perf_counter() + 5)
+    assert kv.log() == log_before + resp("DEL", "l") + resp("DEL", "d")  # the expiries, as Redis logs them
     assert kv("RPUSH", "l", "new") == 1
     assert kv("RPOPLPUSH", "src", "d") == b"y"
     live = contents(kv.keyspace)
@@ -613,3 +613,18 @@ def test_readers_never_see_a_list_half_way_through_a_change(start_server):
         sys.setswitchinterval(interval)
     assert writes[0] >= 6000 and reads[0] >= 3000, (writes, reads)
     assert not bad, f"{len(bad)} bad reads, e.g. {bad[:3]}"
+
+
+def test_keys_that_expired_while_the_server_was_down_are_logged_as_deleted(tmp_path, start_server):
+    from tests.support import T0, FakeClock
+
+    path = tmp_path / "down.aof"
+    path.write_bytes(resp("SELECT", "0") + resp("RPUSH", "l", "old") + resp("PEXPIREAT", "l", str(T0 + 10)))
+    server = start_server(aof_path=str(path), clock=FakeClock(T0 + 20))
+    assert path.read_bytes().endswith(resp("DEL", "l"))  # dropped at start-up, and said so
+    client = server.client()
+    assert client.call("RPUSH l new") == b"1"
+    server.stop()
+    keyspace = Keyspace(clock=FakeClock(T0 + 20))
+    load_log(keyspace, str(path))
+    assert list(keyspace.dbs[0].data[b"l"]) == [b"new"]

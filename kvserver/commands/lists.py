@@ -19,12 +19,8 @@ Rules this module keeps:
   command that changes nothing (a pop of a missing key, LPOP k 0, LREM
   that finds nothing, LTRIM that keeps everything, LINSERT without its
   pivot, LPUSHX on a missing key) logs nothing.
-* One record more than Redis: a push that creates a list (LPUSH, RPUSH,
-  LMOVE or RPOPLPUSH to a missing destination) is logged after a
-  ``DEL key``. Expiry is not logged here (Redis logs a DEL when a key
-  expires), and the replay runs at time 0 (server.load_log), where a key
-  that had expired live is still stored with its old items: without the
-  DEL, the replayed push would add to them and keep their deadline.
+* A push onto a list that expired finds a new, empty list: the expiry was
+  logged as a DEL (store.py), so the replay does the same.
 """
 
 from __future__ import annotations
@@ -78,13 +74,6 @@ def _span(start: int, end: int, length: int) -> tuple[int, int] | None:
     return start, min(end, length - 1) + 1
 
 
-def _created(session: Session, key: bytes) -> List:
-    """A new list for ``key``, with the DEL that clears a replayed stale key
-    before the push that follows (see the module docstring)."""
-    session.log(b"DEL", key)
-    return List()
-
-
 # -- pushes ---------------------------------------------------------------------------
 
 
@@ -94,7 +83,7 @@ def _push(session: Session, args: list[bytes], left: bool, existing_only: bool, 
     if value is None:
         if existing_only:
             return 0
-        value = _created(session, key)
+        value = List()
     before = value.nbytes
     undo = value.push(items, left)
     changed(session, key, value, before, undo)
@@ -385,7 +374,7 @@ def _move(
         return None
     dst = src if destination == source else write(session, destination, List)  # WRONGTYPE before any change
     if dst is None:
-        dst = _created(session, destination)
+        dst = List()
     src_before, dst_before = src.nbytes, dst.nbytes
     [item], undo_pop = src.pop_items(1, from_left)
     undo_push = dst.push([item], to_left)
