@@ -87,6 +87,8 @@ LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
 NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
 COUNT_NOT_POSITIVE = "ERR count should be greater than 0"
 GETKEYS_INVALID_ARGUMENTS = "ERR Invalid arguments specified for command"  # COMMAND GETKEYS LMPOP 0 ...
+# Set commands (sets.py; MUST_BE_POSITIVE and NUMKEYS_NOT_POSITIVE above too)
+LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
 
 
 def unsupported_option(option: bytes) -> str:

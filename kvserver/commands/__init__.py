@@ -4,6 +4,7 @@
 fills it. Where does a command live?
 
 * EXPIRE, DEL, KEYS, SCAN ...: ``keyspace.py``; SET, GET, INCR ...: ``strings.py``
+* SADD, SMEMBERS, SINTER, SSCAN ...: ``sets.py``
 * HELLO, AUTH, CLIENT ...: ``connection.py``; BGREWRITEAOF: ``persistence.py``
 * COMMAND (INFO, DOCS, LIST, ...): ``introspection.py``
 * CONFIG (GET, SET, ...) and its settings table: ``configcmd.py``
@@ -34,6 +35,7 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     scripting,
     functions,
     lists,
+    sets,
 )
 from kvserver.commands.registry import COMMANDS, Command
 
