@@ -94,6 +94,8 @@ def test_side_by_side_config_encoding_settings(side_by_side):
         ("list-max-ziplist-size", "2147483648"),
         ("hash-max-listpack-entries", "-1"),
         ("hash-max-ziplist-value", "100"),
+        ("hash-max-listpack-value", "1kb"),
+        ("hash-max-listpack-value", "x"),
         ("hash-max-ziplist-entries", "9223372036854775808"),
     ]:
         both("CONFIG", "SET", name, value)

@@ -85,19 +85,20 @@ def _encoding_settings() -> list[Setting]:
     """OBJECT ENCODING's thresholds (values.EncodingSettings), each under
     Redis 7.0's name and its pre-7 ziplist alias, with Redis's ranges."""
     table = [
-        ("list-max-listpack-size", "list-max-ziplist-size", "list_max_listpack_size", -(2**31), INT_MAX),
-        ("hash-max-listpack-entries", "hash-max-ziplist-entries", "hash_max_listpack_entries", 0, INT64_MAX),
-        ("hash-max-listpack-value", "hash-max-ziplist-value", "hash_max_listpack_value", 0, INT64_MAX),
-        ("set-max-intset-entries", None, "set_max_intset_entries", 0, INT64_MAX),
+        ("list-max-listpack-size", "list-max-ziplist-size", "list_max_listpack_size", "int", -(2**31), INT_MAX),
+        ("hash-max-listpack-entries", "hash-max-ziplist-entries", "hash_max_listpack_entries", "int", 0, INT64_MAX),
+        # A byte count: Redis takes units here ("1kb").
+        ("hash-max-listpack-value", "hash-max-ziplist-value", "hash_max_listpack_value", "memory", 0, INT64_MAX),
+        ("set-max-intset-entries", None, "set_max_intset_entries", "int", 0, INT64_MAX),
     ]
     found = []
-    for name, alias, attribute, low, high in table:
+    for name, alias, attribute, kind, low, high in table:
         for spelled in (name, alias) if alias else (name,):
             found.append(
                 Setting(
                     spelled,
                     lambda st, a=attribute: str(getattr(st.keyspace.encodings, a)),
-                    "int",
+                    kind,
                     "live",
                     set=lambda st, value, a=attribute: setattr(st.keyspace.encodings, a, value),
                     minimum=low,
