@@ -87,6 +87,13 @@ LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
 NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
 COUNT_NOT_POSITIVE = "ERR count should be greater than 0"
 GETKEYS_INVALID_ARGUMENTS = "ERR Invalid arguments specified for command"  # COMMAND GETKEYS LMPOP 0 ...
+# Set commands (sets.py; MUST_BE_POSITIVE and NUMKEYS_NOT_POSITIVE above too)
+LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
+# OBJECT (objectcmd.py)
+OBJECT_FREQ_NOT_LFU = (
+    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that "
+    "when switching between policies at runtime LRU and LFU data will take some time to adjust."
+)
 
 
 def unsupported_option(option: bytes) -> str:

@@ -4,6 +4,8 @@
 fills it. Where does a command live?
 
 * EXPIRE, DEL, KEYS, SCAN ...: ``keyspace.py``; SET, GET, INCR ...: ``strings.py``
+* SADD, SMEMBERS, SINTER, SSCAN ...: ``sets.py``
+* OBJECT (ENCODING, REFCOUNT, IDLETIME, FREQ): ``objectcmd.py``
 * HELLO, AUTH, CLIENT ...: ``connection.py``; BGREWRITEAOF: ``persistence.py``
 * COMMAND (INFO, DOCS, LIST, ...): ``introspection.py``
 * CONFIG (GET, SET, ...) and its settings table: ``configcmd.py``
@@ -34,6 +36,8 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     scripting,
     functions,
     lists,
+    sets,
+    objectcmd,
 )
 from kvserver.commands.registry import COMMANDS, Command
 

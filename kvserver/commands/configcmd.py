@@ -81,6 +81,33 @@ def _aof_dir(state: ServerState) -> str:
     return os.path.dirname(os.path.abspath(state.config.aof_path))
 
 
+def _encoding_settings() -> list[Setting]:
+    """OBJECT ENCODING's thresholds (values.EncodingSettings), each under
+    Redis 7.0's name and its pre-7 ziplist alias, with Redis's ranges."""
+    table = [
+        ("list-max-listpack-size", "list-max-ziplist-size", "list_max_listpack_size", "int", -(2**31), INT_MAX),
+        ("hash-max-listpack-entries", "hash-max-ziplist-entries", "hash_max_listpack_entries", "int", 0, INT64_MAX),
+        # A byte count: Redis takes units here ("1kb").
+        ("hash-max-listpack-value", "hash-max-ziplist-value", "hash_max_listpack_value", "memory", 0, INT64_MAX),
+        ("set-max-intset-entries", None, "set_max_intset_entries", "int", 0, INT64_MAX),
+    ]
+    found = []
+    for name, alias, attribute, kind, low, high in table:
+        for spelled in (name, alias) if alias else (name,):
+            found.append(
+                Setting(
+                    spelled,
+                    lambda st, a=attribute: str(getattr(st.keyspace.encodings, a)),
+                    kind,
+                    "live",
+                    set=lambda st, value, a=attribute: setattr(st.keyspace.encodings, a, value),
+                    minimum=low,
+                    maximum=high,
+                )
+            )
+    return found
+
+
 SETTINGS = {
     s.name: s
     for s in [
@@ -159,6 +186,7 @@ SETTINGS = {
             set=lambda st, value: setattr(st.keyspace, "busy_reply_ms", value),
             minimum=0,
         ),
+        *_encoding_settings(),
         Setting(
             "client-output-buffer-limit",
             lambda st: _show_output_limits(st.client_output_buffer_limits),

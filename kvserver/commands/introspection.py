@@ -29,6 +29,7 @@ _GROUPS = {
     "scripting": "scripting",
     "functions": "scripting",
     "lists": "list",
+    "sets": "set",
 }
 # Redis's ACL category for each group.
 _GROUP_CATEGORIES = {
@@ -37,6 +38,7 @@ _GROUP_CATEGORIES = {
     "connection": "@connection",
     "scripting": "@scripting",
     "list": "@list",
+    "set": "@set",
 }
 
 
