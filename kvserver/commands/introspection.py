@@ -29,6 +29,7 @@ _GROUPS = {
     "scripting": "scripting",
     "functions": "scripting",
     "lists": "list",
+    "hyperloglog": "hyperloglog",
 }
 # Redis's ACL category for each group.
 _GROUP_CATEGORIES = {
@@ -37,6 +38,7 @@ _GROUP_CATEGORIES = {
     "connection": "@connection",
     "scripting": "@scripting",
     "list": "@list",
+    "hyperloglog": "@hyperloglog",
 }
 
 
@@ -164,7 +166,7 @@ def _group(item: Command | Subcommand) -> str:
 def _flags(item: Command | Subcommand) -> list[str]:
     flags: list[str] = []
     if isinstance(item, Command):
-        if item.write:
+        if item.write and "readonly" not in item.flags:  # PFCOUNT: see registry.py
             flags.append("write")
         elif item.first_key and item.reads_keys:
             flags.append("readonly")
