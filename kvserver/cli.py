@@ -11,7 +11,7 @@ import click
 
 from kvserver import __version__, configfile
 from kvserver.aof import FSYNC_POLICIES
-from kvserver.store import DEFAULT_BUSY_REPLY_MS
+from kvserver.store import DEFAULT_BUSY_REPLY_MS, DEFAULT_HLL_SPARSE_MAX_BYTES
 from kvserver.config import (
     DEFAULT_AOF_PATH,
     DEFAULT_BIND,
@@ -207,6 +207,14 @@ WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
     help="A script running longer than this gets other clients BUSY and may be "
     "stopped with SCRIPT KILL (Redis's busy-reply-threshold, alias lua-time-limit).",
 )
+@click.option(
+    "--hll-sparse-max-bytes",
+    type=click.IntRange(0, 2**63 - 1),
+    default=DEFAULT_HLL_SPARSE_MAX_BYTES,
+    show_default=True,
+    metavar="BYTES",
+    help="A sparse HyperLogLog growing past this turns dense (Redis's hll-sparse-max-bytes).",
+)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 @click.option(
     "--config",
@@ -242,6 +250,7 @@ def kvserver_main(
     slowlog_max_len: int,
     shutdown_timeout: int,
     busy_reply_threshold: int,
+    hll_sparse_max_bytes: int,
     log_level: str,
     config_file: str | None,
 ) -> None:
@@ -286,6 +295,7 @@ def kvserver_main(
         slowlog_max_len=slowlog_max_len,
         shutdown_timeout_seconds=shutdown_timeout,
         busy_reply_threshold_ms=busy_reply_threshold,
+        hll_sparse_max_bytes=hll_sparse_max_bytes,
         config_file=config_file or "",
     )
     raise_open_file_limit(maxclients + RESERVED_FDS)

@@ -135,6 +135,9 @@ class Config:
     # A script running longer than this makes the server answer BUSY
     # (Redis's busy-reply-threshold, 5000 ms; CONFIG SET changes it).
     busy_reply_threshold_ms: int = 5000  # store.DEFAULT_BUSY_REPLY_MS
+    # A sparse HyperLogLog past this many bytes turns dense (Redis's
+    # hll-sparse-max-bytes; CONFIG SET changes it).
+    hll_sparse_max_bytes: int = 3000  # store.DEFAULT_HLL_SPARSE_MAX_BYTES
     # The --config file the settings came from ("" if none), for INFO and
     # the start-up banner.
     config_file: str = ""

@@ -51,7 +51,7 @@ WARNINGS = "kvserver.configfile.warnings"
 BAD_DIRECTIVE = "Bad directive or wrong number of arguments"  # Redis's words
 UNBALANCED = "Unbalanced quotes in configuration line"  # Redis's words
 
-_MEMORY_DIRECTIVES = {"maxmemory"}
+_MEMORY_DIRECTIVES = {"maxmemory", "hll-sparse-max-bytes"}
 # Directives whose one value is several words, as redis.conf writes them
 # (``client-output-buffer-limit normal 32mb 8mb 60``): joined back together.
 _SPACED_DIRECTIVES = {"client-output-buffer-limit"}

@@ -243,6 +243,14 @@ def config_set_failed(name: bytes | str, reason: str) -> CommandError:
     return CommandError(f"ERR CONFIG SET failed (possibly related to argument '{shown}') - {reason}")
 
 
+# --- HyperLogLog (commands/hyperloglog.py) ----------------------------------
+
+# A string that is not a HyperLogLog by its header (Redis's isHLLObjectOrReply).
+HLL_WRONGTYPE = "WRONGTYPE Key is not a valid HyperLogLog string value."
+# A HyperLogLog header over registers that do not add up.
+HLL_CORRUPT = "INVALIDOBJ Corrupted HLL object detected"
+
+
 # --- protocol errors (reply, then close) ----------------------------------
 
 TOO_BIG_INLINE = "ERR Protocol error: too big inline request"

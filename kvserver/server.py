@@ -128,6 +128,8 @@ class Server:
         self.config = config
         log_starting(config)
         self.keyspace = Keyspace(clock)
+        # Before the replay: PFADD records turn a value dense where they did.
+        self.keyspace.hll_sparse_max_bytes = config.hll_sparse_max_bytes
         self._load(config.aof_path)
         self.aof = AppendOnlyFile(config.aof_path, config.appendfsync)
         self.dispatcher = Dispatcher(self.keyspace, self.aof)  # from now on expiries are logged

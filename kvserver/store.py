@@ -47,6 +47,7 @@ from kvserver.values import EncodingSettings, duplicate
 
 DEFAULT_DATABASES = 16  # Redis's default "databases" setting
 DEFAULT_BUSY_REPLY_MS = 5000  # Redis's busy-reply-threshold (lua-time-limit)
+DEFAULT_HLL_SPARSE_MAX_BYTES = 3000  # Redis's hll-sparse-max-bytes
 
 
 def system_clock() -> int:
@@ -470,6 +471,9 @@ class Keyspace:
         self.on_expired: Callable[[Database, bytes], bool] | None = None
         # OBJECT ENCODING's thresholds (CONFIG SET hash-max-listpack-entries ...).
         self.encodings = EncodingSettings()
+        # Past this many bytes a sparse HyperLogLog turns dense (Redis's
+        # hll-sparse-max-bytes; kvserver/hll.py).
+        self.hll_sparse_max_bytes = DEFAULT_HLL_SPARSE_MAX_BYTES
         self.dbs = [Database(i, self) for i in range(databases)]
         # Scripts and function libraries (kvserver/scripting): server-wide,
         # created on first use. busy_script: the Busy of the script running

@@ -17,6 +17,7 @@ fills it. Where does a command live?
 * EVAL, EVALSHA, SCRIPT: ``scripting.py``; FUNCTION, FCALL: ``functions.py``
   (the Lua side is the package kvserver/scripting)
 * LPUSH, LPOP, LRANGE, LMOVE ... (lists): ``lists.py``
+* PFADD, PFCOUNT, PFMERGE: ``hyperloglog.py`` (the representation: kvserver/hll.py)
 """
 
 # Keep this order (not alphabetical): it is the order of COMMANDS, which
@@ -38,6 +39,7 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     lists,
     sets,
     objectcmd,
+    hyperloglog,
 )
 from kvserver.commands.registry import COMMANDS, Command
 

@@ -187,6 +187,16 @@ SETTINGS = {
             minimum=0,
         ),
         *_encoding_settings(),
+        # -- HyperLogLog (commands/hyperloglog.py) --
+        Setting(
+            "hll-sparse-max-bytes",
+            lambda st: str(st.keyspace.hll_sparse_max_bytes),
+            "memory",
+            "live",
+            set=lambda st, value: setattr(st.keyspace, "hll_sparse_max_bytes", value),
+            minimum=0,
+            maximum=INT64_MAX,  # Redis's LONG_MAX
+        ),
         Setting(
             "client-output-buffer-limit",
             lambda st: _show_output_limits(st.client_output_buffer_limits),

@@ -30,6 +30,7 @@ _GROUPS = {
     "functions": "scripting",
     "lists": "list",
     "sets": "set",
+    "hyperloglog": "hyperloglog",
 }
 # Redis's ACL category for each group.
 _GROUP_CATEGORIES = {
@@ -39,6 +40,7 @@ _GROUP_CATEGORIES = {
     "scripting": "@scripting",
     "list": "@list",
     "set": "@set",
+    "hyperloglog": "@hyperloglog",
 }
 
 
@@ -166,7 +168,7 @@ def _group(item: Command | Subcommand) -> str:
 def _flags(item: Command | Subcommand) -> list[str]:
     flags: list[str] = []
     if isinstance(item, Command):
-        if item.write:
+        if item.write and "readonly" not in item.flags:  # PFCOUNT: see registry.py
             flags.append("write")
         elif item.first_key and item.reads_keys:
             flags.append("readonly")

@@ -28,7 +28,11 @@ class Command:
     # Redis's convention, counting the name itself: N means exactly N
     # arguments, -N means at least N.
     arity: int
-    write: bool  # mutates the keyspace: runs under the write lock, is logged
+    # Mutates the keyspace: runs under the write lock, is logged. One also
+    # flagged "readonly" is a command Redis calls read-only that may still
+    # change a value (PFCOUNT caches its count in the HyperLogLog): it runs
+    # as a write here and is reported and allowed (EVAL_RO) as a read.
+    write: bool
     # Which arguments are keys (Redis's first_key/last_key/step, 1-based over
     # the full argument list; last -1 means "to the end"), for COMMAND INFO
     # and COMMAND GETKEYS.

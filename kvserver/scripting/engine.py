@@ -405,7 +405,8 @@ class LuaState:
                 flags = flags + sub.flags
         if "noscript" in flags:
             return False, errors.SCRIPT_NOSCRIPT_COMMAND.encode()
-        if cmd.write or "write" in flags:
+        # A write flagged "readonly" (PFCOUNT, registry.py) is one to Redis.
+        if (cmd.write and "readonly" not in flags) or "write" in flags:
             if run.readonly:
                 return False, errors.SCRIPT_READONLY_WRITE.encode()
             dispatcher = run.session.dispatcher
