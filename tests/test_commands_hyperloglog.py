@@ -189,7 +189,8 @@ def test_replay_rebuilds_identical_bytes(kv):
     assert kv.db.data[b"big"][4] == hll.DENSE and kv.db.data[b"small"][4] == hll.SPARSE
 
 
-def test_expired_key_is_logged_as_del_before_it_is_recreated_or_merged(kv):
+def test_an_expired_key_is_logged_as_del_before_it_is_recreated_or_merged(kv):
+    # The DELs are the expiries', as Redis propagates them (store.py).
     kv("PFADD", "old", *ELEMENTS[:50])
     kv("PEXPIRE", "old", 1000)
     kv("PFADD", "src", *ELEMENTS[:50])

@@ -48,10 +48,8 @@ def test_sadd_srem_replies_and_log_as_issued(kv):
     assert kv("SREM", "s", "zz") == 0
     assert kv("SREM", "nokey", "a") == 0
     assert kv("SMEMBERS", "s") == SetReply([b"a"])
-    # A new key's record is preceded by DEL (module docstring: replay may
-    # still hold an expired copy).
     assert kv.log() == (
-        resp("SELECT", "0") + resp("DEL", "s") + resp("SADD", "s", "a", "b", "a") + resp("SREM", "s", "b", "zz")
+        resp("SELECT", "0") + resp("SADD", "s", "a", "b", "a") + resp("SREM", "s", "b", "zz")
     )
     assert kv("SREM", "s", "a") == 1
     assert kv("EXISTS", "s") == 0  # the last member deletes the key
@@ -123,7 +121,7 @@ def test_smove(kv):
     assert kv("SMOVE", "src", "dst", "zz") == 0
     assert kv("SMOVE", "src", "src", "b") == 1  # same key: a no-op, not logged
     assert kv("SMOVE", "src", "dst", "b") == 1  # the last member: src goes
-    assert kv.log()[start:] == resp("DEL", "dst") + resp("SMOVE", "src", "dst", "a") + resp("SMOVE", "src", "dst", "b")
+    assert kv.log()[start:] == resp("SMOVE", "src", "dst", "a") + resp("SMOVE", "src", "dst", "b")
     assert kv("EXISTS", "src") == 0 and sorted(kv("SMEMBERS", "dst")) == [b"a", b"b"]
 
 
@@ -226,16 +224,15 @@ def test_replay_rebuilds_the_same_sets(kv):
     assert sets_of(replayed(kv)) == live
 
 
-def test_replay_after_a_key_expired_unlogged(kv):
-    """A set that expired here (expiry is not logged) may still be in the
-    replayed keyspace when later records run: what was built after it must
-    not be mixed with it or dropped with its deadline."""
+def test_replay_after_a_key_expired(kv):
+    """A set that expired here is logged as deleted then (store.py): what
+    was built after it is not mixed with it or dropped with its deadline."""
     kv("SADD", "old", "a", "b")
     kv("PEXPIRE", "old", 100)
     kv("SADD", "src", "a", "z")
     kv("PEXPIRE", "src", 100)
     kv.clock.advance(200)
-    assert kv("SMEMBERS", "old") == []  # expired: reclaimed, unlogged
+    assert kv("SMEMBERS", "old") == []  # expired: reclaimed, its DEL logged
     kv("SADD", "old", "c")  # a new set under the same name
     kv("SADD", "keep", "a")
     kv("SUNIONSTORE", "u", "keep", "src")  # src is missing here

@@ -19,11 +19,8 @@ Rules this module keeps:
   may change a value it runs as a write here (write lock, undo journal,
   seqlock), though COMMAND INFO calls it readonly, as Redis does
   (registry.py: a write command flagged "readonly").
-* A key found expired by a command that will write from it (PFADD's
-  key, PFMERGE's destination and sources) is logged as DEL first, as
-  Redis's lazy expiry propagates it: replay runs with the clock stopped
-  before every deadline (server.REPLAY_NOW_MS) and would otherwise still
-  see the old value and merge it in.
+* A key found expired (PFADD's key, PFMERGE's destination and sources) is
+  gone from the replay too: its expiry was logged as a DEL (store.py).
 """
 
 from __future__ import annotations
@@ -35,14 +32,10 @@ from kvserver.protocol import OK
 from kvserver.session import Session
 
 
-def _hll(session: Session, key: bytes, log_expired: bool = False) -> bytes | None:
+def _hll(session: Session, key: bytes) -> bytes | None:
     """The HyperLogLog at ``key``, None if missing; WRONGTYPE otherwise."""
-    db = session.db
-    stored = log_expired and key in db.data
-    value = db.lookup(key, session.now)
+    value = session.db.lookup(key, session.now)
     if value is None:
-        if stored:  # it was there, expired: see the module docstring
-            session.log(b"DEL", key)
         return None
     if type(value) is not bytes:
         raise CommandError(errors.WRONGTYPE)
@@ -67,7 +60,7 @@ def pfadd(session: Session, args: list[bytes]) -> object:
     1 if a register changed (or the key was created), else 0.
     """
     key, elements = args[0], args[1:]
-    value = _hll(session, key, log_expired=True)
+    value = _hll(session, key)
     if value is None:
         registers, updated = hll.new_sparse(), 1
     else:
@@ -129,7 +122,7 @@ def pfmerge(session: Session, args: list[bytes]) -> object:
     dest = None
     try:
         for i, key in enumerate(args):
-            value = _hll(session, key, log_expired=True)
+            value = _hll(session, key)
             if value is None:
                 continue
             if i == 0:

@@ -17,12 +17,9 @@ Rules this module keeps:
   SREM of each member it took (a MULTI ... EXEC group for more than one,
   unless the command already runs inside one), or DEL when it took the
   whole set; SRANDMEMBER nothing.
-* A record logged as issued is replayed against the keys the earlier
-  records rebuilt, and the replay (server.load_log) runs before every
-  deadline: a key that had expired here, unlogged, may still be there.
-  So each key such a command found missing is logged as ``DEL key`` just
-  before its record, as Redis propagates a DEL for each key it finds
-  expired: the replay then finds it missing too.
+* A record logged as issued replays against the keys the earlier records
+  rebuilt; a key that expired here was logged as a DEL when it went
+  (store.py), so the replay finds it missing too.
 """
 
 from __future__ import annotations
@@ -56,18 +53,10 @@ def _members_in_order(session: Session, members) -> list[bytes]:
     return found
 
 
-def _log_missing(session: Session, keys) -> None:
-    """Log ``DEL key`` for each of ``keys`` this command found missing (see
-    the module docstring), before the command's own record."""
-    for key in dict.fromkeys(keys):
-        session.log(b"DEL", key)
-
-
-def _sources(session: Session, keys: list[bytes]) -> tuple[list[Set | None], list[bytes]]:
+def _sources(session: Session, keys: list[bytes]) -> list[Set | None]:
     """Each key's set (None if missing), WRONGTYPE if any holds another
-    type (Redis checks them all first); and the keys that were missing."""
-    sets = [read(session, key, Set) for key in keys]
-    return sets, [key for key, found in zip(keys, sets) if found is None]
+    type (Redis checks them all first)."""
+    return [read(session, key, Set) for key in keys]
 
 
 def _inter(sets: list[Set | None], limit: int = 0) -> list[bytes]:
@@ -106,7 +95,7 @@ def _store(session: Session, name: bytes, args: list[bytes], operation) -> int:
     """SINTERSTORE / SUNIONSTORE / SDIFFSTORE: the result replaces whatever
     ``args[0]`` held (TTL too); an empty one deletes it."""
     destination, keys = args[0], args[1:]
-    sets, missing = _sources(session, keys)
+    sets = _sources(session, keys)
     result = operation(sets)
     db = session.db
     if result:
@@ -115,7 +104,6 @@ def _store(session: Session, name: bytes, args: list[bytes], operation) -> int:
         changed(session, destination, value, 0, None)
     elif not (db.lookup(destination, session.now) is not None and db.delete(destination)):
         return 0  # nothing there and nothing to store: nothing changed
-    _log_missing(session, missing)
     session.log(name, *args)
     return len(result)
 
@@ -131,15 +119,12 @@ def sadd(session: Session, args: list[bytes]) -> object:
     """
     key, members = args[0], args[1:]
     value = write(session, key, Set)
-    created = value is None
-    if created:
+    if value is None:
         value = Set()
     before = value.nbytes
     added, undo = value.add_members(members)
     changed(session, key, value, before, undo)
     if added:
-        if created:
-            _log_missing(session, [key])
         session.log(b"SADD", *args)
     return added
 
@@ -234,14 +219,11 @@ def smove(session: Session, args: list[bytes]) -> object:
     if not removed:
         return 0
     changed(session, source_key, source, before, undo)
-    created = destination is None
-    if created:
+    if destination is None:
         destination = Set()
     before = destination.nbytes
     _, undo = destination.add_members([member])
     changed(session, destination_key, destination, before, undo)
-    if created:
-        _log_missing(session, [destination_key])
     session.log(b"SMOVE", *args)
     return 1
 
@@ -319,7 +301,7 @@ def sinter(session: Session, args: list[bytes]) -> object:
 
     The members in every one of the sets (a missing key is an empty set).
     """
-    sets, _ = _sources(session, args)
+    sets = _sources(session, args)
     return SetReply(_members_in_order(session, _inter(sets)))
 
 
@@ -331,7 +313,7 @@ def sintercard(session: Session, args: list[bytes]) -> object:
     (0: no limit).
     """
     keys, limit = _sintercard_arguments(args)
-    sets, _ = _sources(session, keys)
+    sets = _sources(session, keys)
     return len(_inter(sets, limit))
 
 
@@ -379,7 +361,7 @@ def sunion(session: Session, args: list[bytes]) -> object:
 
     The members in any of the sets.
     """
-    sets, _ = _sources(session, args)
+    sets = _sources(session, args)
     return SetReply(_members_in_order(session, _union(sets)))
 
 
@@ -389,7 +371,7 @@ def sdiff(session: Session, args: list[bytes]) -> object:
 
     The members of the first set that are in none of the others.
     """
-    sets, _ = _sources(session, args)
+    sets = _sources(session, args)
     return SetReply(_members_in_order(session, _diff(sets)))
 
 
