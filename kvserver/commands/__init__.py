@@ -14,6 +14,7 @@ fills it. Where does a command live?
 * SLOWLOG (GET, LEN, RESET): ``slowlog.py``
 * MONITOR and its feed: ``monitor.py``
 * MULTI, EXEC, DISCARD, WATCH, UNWATCH: ``transactions.py``
+* SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD: ``bitmaps.py``; LCS: ``lcs.py``
 * EVAL, EVALSHA, SCRIPT: ``scripting.py``; FUNCTION, FCALL: ``functions.py``
   (the Lua side is the package kvserver/scripting)
 * LPUSH, LPOP, LRANGE, LMOVE ... (lists): ``lists.py``
@@ -40,6 +41,8 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     sets,
     objectcmd,
     hyperloglog,
+    bitmaps,
+    lcs,
 )
 from kvserver.commands.registry import COMMANDS, Command
 
