@@ -74,6 +74,22 @@ class TxWriter(Writer):
             self.acked.update(pair)
 
 
+@dataclass
+class TypeWriter(Writer):
+    """Grows one list, one hash and one set of its own (RPUSH, HSET, SADD),
+    so that a trial checks containers changed in place too. ``sent`` and
+    ``acked`` hold (key, element) pairs as keys."""
+
+    def write(self, client: TextClient, i: int) -> None:
+        element = b"e%d" % i
+        kind = i % 3
+        key = (b"l%d", b"h%d", b"s%d")[kind] % self.index
+        command = (b"RPUSH %s %s", b"HSET %s %s x", b"SADD %s %s")[kind] % (key, element)
+        self.sent[(key, element)] = b""
+        if client.call(command) == b"1":
+            self.acked[(key, element)] = b""
+
+
 def _rewrite_repeatedly(port: int, stop: threading.Event, started: list) -> None:
     # BGREWRITEAOF over and over, so that the kill lands before, during and
     # after rewrites (each step of rewrite.py must leave a whole log).
@@ -95,12 +111,16 @@ def run_trial(
     max_run_s: float = 1.0,
     rewrite: bool = False,
     transactions: bool = False,
+    types: bool = False,
 ) -> dict:
     """One kill -9 trial; raises AssertionError if a promise is broken."""
     aof = workdir / "crash.aof"
     server = ServerProcess(aof, "--appendfsync", "always")
     stop = threading.Event()
-    team = [TxWriter(n) if transactions and n % 2 else Writer(n) for n in range(writers)]
+    team = [
+        TypeWriter(n) if types and n % 2 == 0 else TxWriter(n) if transactions and n % 2 else Writer(n)
+        for n in range(writers)
+    ]
     threads = [threading.Thread(target=w.run, args=(server.port, stop)) for w in team]
     rewrites: list = []
     if rewrite:
@@ -125,14 +145,19 @@ def run_trial(
     try:
         client = restarted.client()
         acked = sent = 0
+        keyspace = _replayed(aof)
         for writer in team:
-            for key, value in writer.acked.items():
-                got = client.call(b"GET " + key)
-                assert got == value, f"acknowledged {key!r}={value!r} lost (got {got!r})"
+            if isinstance(writer, TypeWriter):
+                _check_containers(writer, keyspace)
+            else:
+                for key, value in writer.acked.items():
+                    got = client.call(b"GET " + key)
+                    assert got == value, f"acknowledged {key!r}={value!r} lost (got {got!r})"
             acked += len(writer.acked)
             sent += len(writer.sent)
-        sent_keys = {key for w in team for key in w.sent}
-        present = _keys_in_log(aof)
+        sent_keys = {key for w in team if not isinstance(w, TypeWriter) for key in w.sent}
+        sent_keys |= {key for w in team if isinstance(w, TypeWriter) for key, _ in w.sent}
+        present = set(keyspace.dbs[0].data)
         unknown = present - sent_keys
         assert not unknown, f"keys that were never sent: {sorted(unknown)[:5]}"
         halves = [key for key in present if key.startswith(b"t")]
@@ -152,7 +177,7 @@ def run_trial(
     }
 
 
-def _keys_in_log(aof: Path) -> set[bytes]:
+def _replayed(aof: Path):
     # What the restarted server rebuilt, read back the way it reads it (the
     # restart has already cut off any torn tail).
     from kvserver.server import load_log
@@ -160,7 +185,23 @@ def _keys_in_log(aof: Path) -> set[bytes]:
 
     keyspace = Keyspace()
     load_log(keyspace, str(aof))
-    return set(keyspace.dbs[0].data)
+    return keyspace
+
+
+def _check_containers(writer: TypeWriter, keyspace) -> None:
+    """Every acknowledged element is there; nothing unsent is; the list
+    holds its elements in the order they were pushed."""
+    data = keyspace.dbs[0].data
+    for key, element in writer.acked:
+        assert element in data.get(key, ()), f"acknowledged {element!r} in {key!r} lost"
+    for key, value in data.items():
+        if key.startswith((b"l%d" % writer.index, b"h%d" % writer.index, b"s%d" % writer.index)):
+            for element in value:
+                assert (key, element) in writer.sent, f"{element!r} in {key!r} was never sent"
+    pushed = data.get(b"l%d" % writer.index)
+    if pushed:
+        order = [int(e[1:]) for e in pushed]
+        assert order == sorted(order), f"list elements out of order: {order[:10]}"
 
 
 def main() -> None:
@@ -173,13 +214,22 @@ def main() -> None:
     @click.option(
         "--transactions/--no-transactions", default=True, show_default=True, help="Half the writers use MULTI/EXEC."
     )
-    def cli(trials: int, seed: int | None, rewrite: bool, transactions: bool) -> None:
+    @click.option(
+        "--types/--no-types", default=True, show_default=True, help="Every other trial, writers grow lists, hashes, sets."
+    )
+    def cli(trials: int, seed: int | None, rewrite: bool, transactions: bool, types: bool) -> None:
         rng = random.Random(seed)
         totals = {"acknowledged": 0, "sent": 0, "present": 0, "rewrites": 0, "transactions": 0}
         started = time.monotonic()
         for n in range(trials):
             with tempfile.TemporaryDirectory() as tmp:
-                result = run_trial(Path(tmp), rng, rewrite=rewrite and n % 2 == 1, transactions=transactions)
+                result = run_trial(
+                    Path(tmp),
+                    rng,
+                    rewrite=rewrite and n % 2 == 1,
+                    transactions=transactions,
+                    types=types and n % 4 >= 2,
+                )
             for k in totals:
                 totals[k] += result[k]
             click.echo(f"trial {n + 1}/{trials}: {result}", err=True)

@@ -20,10 +20,10 @@ Rules this module keeps:
   of log under the write lock). That is safe because they keep the TTL
   without naming it: replayed, they change the bytes of the key the earlier
   records rebuilt, with the deadline those records gave it. On a missing
-  key they create one, and a key that the live server found expired may
-  still be stored in the replayed keyspace (expiry is not logged), so the
-  creation is logged as a SET that replaces it (``SET k ""`` before a
-  SETRANGE past offset 0, rather than a SET of all the padding).
+  key they create one, logged as the SET of a value that needs nothing
+  before it (``SET k ""`` before a SETRANGE past offset 0, rather than a
+  SET of all the padding). A key that expired went from the log as a DEL
+  then (store.py), so the replay never adds to an old value.
 * A deadline already past when it is set (``SET k v PXAT 1``): Redis 7.0
   stores the key already expired, so nobody ever sees it; here the key is
   simply removed, and logged as DEL if one was there.
@@ -418,8 +418,8 @@ def setrange(session: Session, args: list[bytes]) -> object:
         if not offset:
             _store(session, key, patch, None)
             return end
-        # Replaces whatever replay may still hold under this name; the
-        # SETRANGE record then pads, as it did here.
+        # An empty key first (module docstring); the SETRANGE record then
+        # pads, as it did here.
         _store(session, key, b"", None)
         value = b""
     if len(value) < offset:
