@@ -106,6 +106,13 @@ LCS_NOT_STRINGS = "ERR The specified keys must contain string values"
 LCS_LEN_AND_IDX = "ERR If you want both the length and indexes, please just use IDX."
 LCS_TOO_LONG = "ERR String too long for LCS"
 LCS_TOO_MUCH_MEMORY = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+# Hash commands (hashes.py)
+HASH_NOT_INTEGER = "ERR hash value is not an integer"
+HASH_NOT_FLOAT = "ERR hash value is not a float"
+NAN_OR_INFINITY = "ERR value is NaN or Infinity"
+VALUE_OUT_OF_RANGE = "ERR value is out of range"
+# Ours, not Redis's (which tries, and runs out of memory): see hashes.py.
+RANDOM_COUNT_TOO_LARGE = "ERR count is too large for one reply"
 
 
 def unsupported_option(option: bytes) -> str:

@@ -6,6 +6,7 @@ fills it. Where does a command live?
 * EXPIRE, DEL, KEYS, SCAN ...: ``keyspace.py``; SET, GET, INCR ...: ``strings.py``
 * SADD, SMEMBERS, SINTER, SSCAN ...: ``sets.py``
 * OBJECT (ENCODING, REFCOUNT, IDLETIME, FREQ): ``objectcmd.py``
+* HSET, HGET, HSCAN ...: ``hashes.py``
 * HELLO, AUTH, CLIENT ...: ``connection.py``; BGREWRITEAOF: ``persistence.py``
 * COMMAND (INFO, DOCS, LIST, ...): ``introspection.py``
 * CONFIG (GET, SET, ...) and its settings table: ``configcmd.py``
@@ -43,6 +44,7 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     hyperloglog,
     bitmaps,
     lcs,
+    hashes,
 )
 from kvserver.commands.registry import COMMANDS, Command
 
