@@ -109,6 +109,7 @@ class Hash(dict):
 
     def set_field(self, field: bytes, value: bytes) -> tuple[bool, Callable[[], None]]:
         """HSET one field: True if it is new."""
+        indexed = self._buckets is not None
         old = self.get(field, _MISSING)
         self[field] = value
         if old is _MISSING:
@@ -118,7 +119,7 @@ class Hash(dict):
         else:
             self.nbytes += len(value) - len(old)
         self.longest = max(self.longest, len(field), len(value))
-        return old is _MISSING, lambda: self._restore(field, old, value)
+        return old is _MISSING, lambda: self._restore(field, old, value, indexed)
 
     def set_fields(self, pairs: list[bytes]) -> tuple[int, Callable[[], None]]:
         """HSET field value [field value ...] (a flat list, in order): how
@@ -132,19 +133,22 @@ class Hash(dict):
 
     def delete_field(self, field: bytes) -> Callable[[], None] | None:
         """HDEL one field: its undo, or None if it was not there."""
+        indexed = self._buckets is not None
         old = self.pop(field, _MISSING)
         if old is _MISSING:
             return None
         self.nbytes -= len(field) + len(old) + FIELD_OVERHEAD
         self._unindexed(field)
-        return lambda: self._restore(field, old, None)
+        return lambda: self._restore(field, old, None, indexed)
 
     def delete_fields(self, fields: list[bytes]) -> tuple[int, Callable[[], None]]:
         """HDEL field [field ...]: how many were there, and the undo."""
         undos = [undo for undo in map(self.delete_field, fields) if undo is not None]
         return len(undos), _undo_all(undos)
 
-    def _restore(self, field: bytes, old: object, current: bytes | None) -> None:
+    def _restore(self, field: bytes, old: object, current: bytes | None, indexed: bool) -> None:
+        # ``indexed``: whether the hash had its index before the change, which
+        # the undo puts back as it was too (HSCAN answers as before).
         if current is not None:  # undo a set: the field holds ``current``
             if old is _MISSING:
                 del self[field]
@@ -157,6 +161,10 @@ class Hash(dict):
             self[field] = old
             self.nbytes += len(field) + len(old) + FIELD_OVERHEAD
             self._indexed(field)
+        if not indexed:
+            self._buckets, self._mask = None, 0
+        elif self._buckets is None:
+            self._build_index()
 
     # -- the index (see the module docstring) ------------------------------------
 
