@@ -15,11 +15,9 @@ Rules this module keeps:
   HINCRBYFLOAT as ``HSET key field <result>``, so that replay never redoes
   float arithmetic. HRANDFIELD and the reads log nothing, nor does a write
   that changes nothing.
-* One record more than Redis: a write that creates the hash is logged
-  after a ``DEL key``. Expiry is not logged here (Redis logs a DEL when a
-  key expires), and the replay runs at time 0 (server.load_log), where a
-  hash that had expired live is still stored with its old fields: without
-  the DEL, the replayed HSET would add to them and keep their deadline.
+* A hash that expires is logged as a DEL when it goes (store.py, as Redis
+  propagates it), so a write that creates it again replays onto nothing,
+  as it ran here.
 * Field order is the dict's, the order fields were first set: Redis's
   order for a listpack hash (one of up to 512 short fields), so HGETALL,
   HKEYS and HSCAN of a small hash answer as Redis does, byte for byte.
@@ -34,6 +32,7 @@ from kvserver import errors
 from kvserver.commands import longdouble
 from kvserver.commands.access import changed, read, write
 from kvserver.commands.glob import compile_pattern
+from kvserver.commands.keyspace import DEFAULT_SCAN_COUNT
 from kvserver.commands.keyspace import _parse_cursor as parse_cursor  # SCAN's cursor, as Redis reads it
 from kvserver.commands.parsing import INT64_MAX, INT64_MIN, parse_int
 from kvserver.commands.registry import command
@@ -51,7 +50,6 @@ LONG_MAX = INT64_MAX
 # is asked for: HRANDFIELD h -9223372036854775807 runs it out of memory.
 # Four million fields is a reply of tens of MB, built in about a second.
 MAX_RANDOM_FIELDS = 1 << 22
-DEFAULT_SCAN_COUNT = 10  # Redis's HSCAN default COUNT
 
 
 # -- helpers ----------------------------------------------------------------------
@@ -60,14 +58,7 @@ DEFAULT_SCAN_COUNT = 10  # Redis's HSCAN default COUNT
 def _writable(session: Session, key: bytes) -> Hash:
     """The hash at ``key``, to change in place; a new one if missing."""
     value = write(session, key, Hash)
-    return _created(session, key) if value is None else value
-
-
-def _created(session: Session, key: bytes) -> Hash:
-    """A new hash for ``key``, with the DEL that clears a stale replayed key
-    logged before the record that follows (see the module docstring)."""
-    session.log(b"DEL", key)
-    return Hash()
+    return Hash() if value is None else value
 
 
 def _set_pairs(session: Session, args: list[bytes], name: str) -> int:
@@ -117,7 +108,7 @@ def hsetnx(session: Session, args: list[bytes]) -> object:
     if value is not None and field in value:
         return 0
     if value is None:
-        value = _created(session, key)
+        value = Hash()
     before = value.nbytes
     _, undo = value.set_field(field, new)
     changed(session, key, value, before, undo)
