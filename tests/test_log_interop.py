@@ -131,7 +131,7 @@ def test_redis_server_loads_the_log_to_the_same_keyspace(tmp_path, start_server,
     finally:
         proc.kill()
         proc.wait()
-    assert len(ours) == 15
+    assert len(ours) == 14
     assert theirs == ours
 
 
@@ -180,7 +180,8 @@ def test_a_rewrite_while_writers_push_loses_and_duplicates_nothing(tmp_path, ser
     rewriter.join(30)
     assert rewrites[0] >= 3, "too few rewrites overlapped the writes to prove anything"
     r = redis.Redis(port=server.resp_port, protocol=2)
-    wait_for(lambda: b"aof_rewrite_in_progress:0" in r.execute_command("INFO", "persistence"), "the last rewrite")
+    # redis-py parses INFO into a dict (execute_command too): ask for the field.
+    wait_for(lambda: r.info("persistence")["aof_rewrite_in_progress"] == 0, "the last rewrite")
     server.proc.terminate()
     assert server.finish() == 0
     restarted = server_process(log_path)
