@@ -19,6 +19,7 @@ fills it. Where does a command live?
   (the Lua side is the package kvserver/scripting)
 * LPUSH, LPOP, LRANGE, LMOVE ... (lists): ``lists.py``
 * PFADD, PFCOUNT, PFMERGE: ``hyperloglog.py`` (the representation: kvserver/hll.py)
+* ZADD, ZRANGE, ZUNIONSTORE ... (sorted sets): ``zsets.py``
 """
 
 # Keep this order (not alphabetical): it is the order of COMMANDS, which
@@ -43,6 +44,7 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     hyperloglog,
     bitmaps,
     lcs,
+    zsets,
 )
 from kvserver.commands.registry import COMMANDS, Command
 

@@ -31,6 +31,7 @@ _GROUPS = {
     "lists": "list",
     "sets": "set",
     "hyperloglog": "hyperloglog",
+    "zsets": "sorted-set",
 }
 # Redis's ACL category for each group.
 _GROUP_CATEGORIES = {
@@ -41,6 +42,7 @@ _GROUP_CATEGORIES = {
     "list": "@list",
     "set": "@set",
     "hyperloglog": "@hyperloglog",
+    "sorted-set": "@sortedset",
 }
 
 
