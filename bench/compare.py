@@ -65,7 +65,7 @@ QUICK_REQUESTS = 20_000
 REDIS_BENCHMARK_LOADS = (("-c 50", ("-c", "50")), ("-c 50 -P 16", ("-c", "50", "-P", "16")), ("-c 1", ("-c", "1")))
 # The data types' rows (issue 14), at -c 50 only: redis-benchmark's own
 # tests of them. LRANGE_100's run includes the LPUSHes that fill its list.
-TYPE_TESTS = ("lpush", "rpush", "lpop", "rpop", "sadd", "hset", "spop", "lrange_100")
+TYPE_TESTS = ("lpush", "rpush", "lpop", "rpop", "sadd", "hset", "spop", "lrange_100", "zadd", "zpopmin")
 KV_BENCH_CLIENTS, KV_BENCH_OPS = 8, 1000
 CONNECTION_PROCS = 4
 # Few pairs each: these rows are about holding many connections at once.

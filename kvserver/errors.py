@@ -409,3 +409,19 @@ REGISTER_SINGLE_ARG = (
     "ERR calling redis.register_function with a single argument is only applicable to Lua "
     "table (representing named arguments)."
 )
+
+# --- sorted sets (commands/zsets.py; MUST_BE_POSITIVE, NUMKEYS_NOT_POSITIVE,
+# COUNT_NOT_POSITIVE and LIMIT_NEGATIVE above too) ------------------------------
+ZSET_NAN = "ERR resulting score is not a number (NaN)"
+ZSET_XX_NX = "ERR XX and NX options at the same time are not compatible"
+ZSET_GT_LT_NX = "ERR GT, LT, and/or NX options at the same time are not compatible"
+ZSET_INCR_PAIR = "ERR INCR option supports a single increment-element pair"
+ZSET_NOT_FLOAT_RANGE = "ERR min or max is not a float"
+ZSET_NOT_LEX_RANGE = "ERR min or max not valid string range item"
+ZSET_WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
+ZSET_LIMIT_NEEDS_BY = "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+ZSET_WITHSCORES_BYLEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+
+
+def zset_needs_a_key(name: str) -> CommandError:
+    return CommandError(f"ERR at least 1 input key is needed for '{name}' command")

@@ -20,6 +20,7 @@ fills it. Where does a command live?
   (the Lua side is the package kvserver/scripting)
 * LPUSH, LPOP, LRANGE, LMOVE ... (lists): ``lists.py``
 * PFADD, PFCOUNT, PFMERGE: ``hyperloglog.py`` (the representation: kvserver/hll.py)
+* ZADD, ZRANGE, ZUNIONSTORE ... (sorted sets): ``zsets.py``
 """
 
 # Keep this order (not alphabetical): it is the order of COMMANDS, which
@@ -45,6 +46,7 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     bitmaps,
     lcs,
     hashes,
+    zsets,
 )
 from kvserver.commands.registry import COMMANDS, Command
 

@@ -208,6 +208,25 @@ SETTINGS = {
 }
 
 
+# Sorted sets' OBJECT ENCODING thresholds (values.EncodingSettings), under
+# Redis 7.0's names and their pre-7 ziplist aliases: size_t settings of
+# 0..LONG_MAX, the value one read as a memory size ("1kb"), as Redis does.
+for _names, _attribute, _kind in (
+    (("zset-max-listpack-entries", "zset-max-ziplist-entries"), "zset_max_listpack_entries", "int"),
+    (("zset-max-listpack-value", "zset-max-ziplist-value"), "zset_max_listpack_value", "memory"),
+):
+    for _name in _names:
+        SETTINGS[_name] = Setting(
+            _name,
+            lambda st, a=_attribute: str(getattr(st.keyspace.encodings, a)),
+            _kind,
+            "live",
+            set=lambda st, value, a=_attribute: setattr(st.keyspace.encodings, a, value),
+            minimum=0,
+            unsigned=True,
+        )
+
+
 @command("config", -2)
 def config_(session: Session, args: list[bytes]) -> object:
     """CONFIG subcommand [argument ...]

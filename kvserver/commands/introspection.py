@@ -32,6 +32,7 @@ _GROUPS = {
     "sets": "set",
     "hyperloglog": "hyperloglog",
     "hashes": "hash",
+    "zsets": "sorted-set",
 }
 # Redis's ACL category for each group.
 _GROUP_CATEGORIES = {
@@ -43,6 +44,7 @@ _GROUP_CATEGORIES = {
     "set": "@set",
     "hyperloglog": "@hyperloglog",
     "hash": "@hash",
+    "sorted-set": "@sortedset",
 }
 
 

@@ -4,8 +4,8 @@ A stored value is one of:
 
 * a string: plain ``bytes``, immutable, replaced whole by every write (the
   common case stays as cheap as a dict of bytes);
-* a container: a ``List``, ``Hash`` or ``Set`` (lists.py, hashes.py,
-  sets.py), changed in place by the commands of its type.
+* a container: a ``List``, ``Hash``, ``Set`` or ``Zset`` (lists.py,
+  hashes.py, sets.py, zsets.py), changed in place by the commands of its type.
 
 Every kind answers the same questions, through the functions below, so the
 store, the log rewrite, COPY, TYPE, OBJECT and MEMORY never ask "which
@@ -39,13 +39,14 @@ from __future__ import annotations
 from kvserver.values.hashes import Hash
 from kvserver.values.lists import List
 from kvserver.values.sets import Set, is_int64
+from kvserver.values.zsets import Zset
 
 # Redis's AOF_REWRITE_ITEMS_PER_CMD: the rewrite writes a container in
 # commands of at most this many elements, so no record is huge.
 REWRITE_ITEMS_PER_COMMAND = 64
 
-CONTAINERS = (List, Hash, Set)
-TYPE_NAMES: dict[type, str] = {bytes: "string", List: "list", Hash: "hash", Set: "set"}
+CONTAINERS = (List, Hash, Set, Zset)
+TYPE_NAMES: dict[type, str] = {bytes: "string", List: "list", Hash: "hash", Set: "set", Zset: "zset"}
 
 
 def type_name(value: object) -> str:
@@ -91,10 +92,19 @@ class EncodingSettings:
     """Redis 7.0's thresholds for OBJECT ENCODING (CONFIG SET changes them;
     as in Redis, a value already converted stays converted)."""
 
-    __slots__ = ("list_max_listpack_size", "hash_max_listpack_entries", "hash_max_listpack_value", "set_max_intset_entries")
+    __slots__ = (
+        "list_max_listpack_size",
+        "hash_max_listpack_entries",
+        "hash_max_listpack_value",
+        "set_max_intset_entries",
+        "zset_max_listpack_entries",
+        "zset_max_listpack_value",
+    )
 
     def __init__(self) -> None:
         self.list_max_listpack_size = -2  # Redis's defaults
         self.hash_max_listpack_entries = 512
         self.hash_max_listpack_value = 64
         self.set_max_intset_entries = 512
+        self.zset_max_listpack_entries = 128
+        self.zset_max_listpack_value = 64
