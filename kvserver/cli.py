@@ -297,6 +297,7 @@ def kvserver_main(
         busy_reply_threshold_ms=busy_reply_threshold,
         hll_sparse_max_bytes=hll_sparse_max_bytes,
         config_file=config_file or "",
+        live_settings=click.get_current_context().meta.get(configfile.LIVE_SETTINGS, ()),
     )
     raise_open_file_limit(maxclients + RESERVED_FDS)
     # Before any thread starts: threads inherit both settings.

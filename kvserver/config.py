@@ -141,6 +141,10 @@ class Config:
     # The --config file the settings came from ("" if none), for INFO and
     # the start-up banner.
     config_file: str = ""
+    # Settings the config file gave that have no command-line option but
+    # that CONFIG SET can change (hash-max-listpack-entries, ...): (name,
+    # value) pairs, applied as CONFIG SET would once the server is built.
+    live_settings: tuple[tuple[str, str], ...] = ()
 
 
 # -- client-output-buffer-limit's value ----------------------------------------

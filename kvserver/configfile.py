@@ -16,7 +16,10 @@ The file holds one directive a line, ``name value``, as redis.conf does::
   blank lines are skipped. Names are case-insensitive.
 * The directives are kvserver's long options without their dashes
   (``maxclients``, ``resp-port``, ``slowlog-max-len``...), plus ``port`` and
-  ``aof-path`` for the two positional arguments. Flags take ``yes`` or
+  ``aof-path`` for the two positional arguments, plus every setting CONFIG
+  SET can change that has no option of its own (``hash-max-listpack-entries
+  128``, ``zset-max-listpack-value 64kb``...), applied as CONFIG SET would
+  once the server is built. Flags take ``yes`` or
   ``no`` (``sched-batch no``). ``bind`` takes one address or several;
   ``maxmemory`` takes Redis's units (``100mb``, ``1gb``). When a directive
   is repeated, the last one counts.
@@ -47,6 +50,8 @@ from kvserver.protocol.text import split_args
 # ctx.meta key: warnings found while reading the file, logged by the
 # command once logging is set up.
 WARNINGS = "kvserver.configfile.warnings"
+# ctx.meta key: the (name, value) settings for CONFIG SET (see the docstring).
+LIVE_SETTINGS = "kvserver.configfile.live_settings"
 
 BAD_DIRECTIVE = "Bad directive or wrong number of arguments"  # Redis's words
 UNBALANCED = "Unbalanced quotes in configuration line"  # Redis's words
@@ -86,6 +91,7 @@ def read(path: str, command: click.Command) -> tuple[dict[str, object], list[str
         raise ConfigFileError(f"Fatal error, can't open config file '{path}': {reason}") from None
     known = directives(command)
     values: dict[str, object] = {}
+    live: dict[str, str] = {}
     names: set[str] = set()
     for number, raw in enumerate(data.split(b"\n"), start=1):
         line = raw.strip(b" \t\r\n")
@@ -112,6 +118,14 @@ def read(path: str, command: click.Command) -> tuple[dict[str, object], list[str
         if name in _SPACED_DIRECTIVES and len(args) > 2:
             args = [args[0], " ".join(args[1:])]
         param = known.get(name)
+        if param is None and len(args) == 2:
+            from kvserver.commands.configcmd import live_setting_error  # the one table of settings
+
+            problem = live_setting_error(name, args[1])
+            if problem is not None:
+                raise fail(problem)
+            live[name] = args[1]
+            continue
         if param is None or len(args) < 2 or (len(args) > 2 and not getattr(param, "multiple", False)):
             raise fail(BAD_DIRECTIVE)
         try:
@@ -122,6 +136,8 @@ def read(path: str, command: click.Command) -> tuple[dict[str, object], list[str
     warnings = []
     if "requirepass" in names and mode & stat.S_IROTH:
         warnings.append(f"{path} holds requirepass and every user can read it: chmod o-r {path}")
+    if live:
+        values[LIVE_SETTINGS] = tuple(live.items())
     return values, warnings
 
 
@@ -149,6 +165,7 @@ def load(ctx: click.Context, param: click.Parameter, path: str | None) -> str | 
     except ConfigFileError as exc:
         click.echo(str(exc), err=True)
         ctx.exit(1)
+    ctx.meta[LIVE_SETTINGS] = values.pop(LIVE_SETTINGS, ())
     ctx.default_map = {**(ctx.default_map or {}), **values}
     ctx.meta[WARNINGS] = warnings
     return path

@@ -31,6 +31,7 @@ from kvserver.aof import AppendOnlyFile, ReplayResult, replay
 from kvserver.config import Config
 from kvserver.errors import AofError
 from kvserver.client import Connection, format_address, serve
+from kvserver.commands.configcmd import apply_live_settings
 from kvserver.dispatch import Dispatcher
 from kvserver.pool import WorkerPool
 from kvserver.protocol.wire import RESP, TEXT
@@ -141,6 +142,7 @@ class Server:
         self.dispatcher.maxmemory = config.maxmemory
         self.keyspace.busy_reply_ms = config.busy_reply_threshold_ms
         self.state = ServerState(config, self.keyspace, self.aof)
+        apply_live_settings(self.state, config.live_settings)  # the config file's, as CONFIG SET
         self.rewriter = AofRewriter(
             self.keyspace,
             self.aof,

@@ -174,3 +174,35 @@ def test_client_output_buffer_limit_as_redis_conf_writes_it(tmp_path, monkeypatc
     path = _write(tmp_path, line + "\n")
     params = _params("--config", path, monkeypatch=monkeypatch)
     assert params["output_limit"] == (1024 * 1024, 512 * 1024, 10)
+
+
+def test_settings_without_an_option_come_from_the_file_as_config_set_would_apply_them(tmp_path, server_process):
+    conf = _write(tmp_path, "hash-max-listpack-entries 2\nset-max-intset-entries 3\nzset-max-listpack-value 1kb\n")
+    proc = server_process(tmp_path / "kv.aof", "--config", conf)
+    client = proc.client()
+    try:
+        assert client.call("CONFIG GET hash-max-listpack-entries") == b"hash-max-listpack-entries 2"
+        assert client.call("CONFIG GET zset-max-listpack-value") == b"zset-max-listpack-value 1024"
+        assert client.call("HSET h a 1 b 2") == b"2"
+        assert client.call("OBJECT ENCODING h") == b"listpack"
+        assert client.call("HSET h c 3") == b"1"
+        assert client.call("OBJECT ENCODING h") == b"hashtable"
+        assert client.call("SADD s 1 2 3 4") == b"4"
+        assert client.call("OBJECT ENCODING s") == b"hashtable"
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("hash-max-listpack-entries x\n", "argument couldn't be parsed into an integer"),
+        ("hash-max-listpack-entries 1 2\n", "Bad directive or wrong number of arguments"),
+        ("no-such-setting 1\n", "Bad directive or wrong number of arguments"),
+    ],
+)
+def test_a_bad_setting_without_an_option_stops_start_up(tmp_path, text, reason):
+    path = _write(tmp_path, text)
+    result = CliRunner().invoke(kvserver_main, ["--config", path])
+    assert result.exit_code == 1
+    assert "FATAL CONFIG FILE ERROR" in result.output and reason in result.output

@@ -308,6 +308,28 @@ def config_set(session: Session, args: list[bytes]) -> object:
     return OK
 
 
+def live_setting_error(name: str, text: str) -> str | None:
+    """For a config file directive with no command-line option: None if
+    ``name`` is a setting CONFIG SET changes and ``text`` a valid value for
+    it, else what is wrong (configfile.py)."""
+    setting = SETTINGS.get(name)
+    if setting is None or setting.mode != "live" or setting.set is None:
+        return "Bad directive or wrong number of arguments"
+    try:
+        _parse_setting(setting, text)
+    except CommandError as exc:
+        return exc.message.split(" - ", 1)[-1]
+    return None
+
+
+def apply_live_settings(state: ServerState, pairs) -> None:
+    """Apply (name, value) pairs checked by ``live_setting_error``, as
+    CONFIG SET does (the server, at start-up)."""
+    for name, text in pairs:
+        setting = SETTINGS[name]
+        setting.set(state, _parse_setting(setting, text))
+
+
 def _parse_setting(setting: Setting, text: str) -> object:
     """The value of ``text`` for ``setting``, compared to tell a change from
     a no-op; raises Redis's error for a malformed value."""
