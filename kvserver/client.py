@@ -26,9 +26,28 @@ wake-up: new requests, or the reactor saying the socket has room again
 (config.py) the client is disconnected. A reply the kernel takes whole, the
 usual case, costs one ``send`` and nothing else.
 
-MONITOR: the worker of a monitoring client switches to ``_serve_monitor``.
-Other threads push its feed lines with ``feed`` (an append and a wake-up,
-never a send), and its worker sends them, subject to the same limits.
+One loop, in modes (session.py NORMAL, MONITOR, SUBSCRIBED): a normal
+client's requests are run a batch at a time, as fast as can be; a monitor's
+or (in RESP2) a subscriber's one at a time, through its mode's rules of
+what it may still send (``_run_monitored``, ``_run_subscribed``). Commands
+act on their own connection only through ``session.conn``, the
+``Connection`` itself as a ``ClientHandle``: ``close_after_reply``,
+``enter_mode``, ``push``, ``kill``.
+
+Pushed data (MONITOR lines, pub/sub messages): other threads ``push`` onto
+the connection's ``outbox`` (an append and a wake-up under a tiny lock,
+never a send) and its worker sends it, before the requests that come after
+and after the reply of the one running, under the output limits of the
+client's class (Redis's: ``pubsub`` while subscribed, else ``normal``).
+What piles up unsent on ``outbox`` counts towards those limits too, so a
+subscriber that stops reading is disconnected and never makes a publisher
+wait or the server grow without bound.
+
+A blocked client (to come: BLPOP...) will be a fourth mode: its command
+will ``enter_mode(BLOCKED)``, and the loop, instead of taking the next
+request, will wait on ``wait`` (with the command's timeout) until another
+thread ``wake``\\ s it with the key ready, or CLIENT UNBLOCK / KILL or
+shutdown (``_kill``) ends the wait; ``_serve`` marks the place.
 """
 
 from __future__ import annotations
@@ -48,12 +67,14 @@ from kvserver.config import (
     CLIENT_OUTPUT_HARD_LIMIT_BYTES,
     CLIENT_OUTPUT_SOFT_LIMIT_BYTES,
     CLIENT_OUTPUT_SOFT_LIMIT_SECONDS,
+    PUBSUB_OUTPUT_BUFFER_LIMIT,
 )
-from kvserver.dispatch import Dispatcher
+from kvserver.commands.containers import CONTAINERS
+from kvserver.dispatch import REJECTED, Dispatcher
 from kvserver.errors import CommandError, ProtocolError
 from kvserver.protocol.text import InvalidRequest
 from kvserver.protocol.wire import WireProtocol
-from kvserver.session import Session
+from kvserver.session import MONITOR, NORMAL, SUBSCRIBED, ClientHandle, Session
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +93,26 @@ REPLY_BATCH_BYTES = 64 * 1024
 # IOV_MAX is 1024).
 SEND_CHUNKS = 256
 
-# Lines fed to a monitor that its worker has not taken yet. Its worker
+# Pushes (monitor lines, messages) its worker has not taken yet. The worker
 # takes them at once, unless it is waiting for a client that does not read
-# with no hard limit set: past this many, the monitor is disconnected
-# rather than let them pile up (about 10 MB of typical lines).
-MONITOR_BACKLOG_LINES = 100_000
+# with no hard limit set: past this many, or this many bytes, the client is
+# disconnected rather than let them pile up (about 10 MB of typical monitor
+# lines; with a hard limit, that limit applies to what piles up instead).
+PUSH_BACKLOG_ITEMS = 100_000
+PUSH_BACKLOG_BYTES = 64 * 1024 * 1024
 
 # The limits a connection obeys until the server gives it the live ones
 # (ServerState.client_output_buffer_limits, which CONFIG SET changes).
 DEFAULT_LIMITS = {
-    "normal": (CLIENT_OUTPUT_HARD_LIMIT_BYTES, CLIENT_OUTPUT_SOFT_LIMIT_BYTES, CLIENT_OUTPUT_SOFT_LIMIT_SECONDS)
+    "normal": (CLIENT_OUTPUT_HARD_LIMIT_BYTES, CLIENT_OUTPUT_SOFT_LIMIT_BYTES, CLIENT_OUTPUT_SOFT_LIMIT_SECONDS),
+    "pubsub": PUBSUB_OUTPUT_BUFFER_LIMIT,
 }
 
 _clock = time.monotonic  # for the soft limit's seconds
 _ids = itertools.count(1)
 
 
-class Connection:
+class Connection(ClientHandle):
     __slots__ = (
         "sock",
         "fd",
@@ -112,7 +136,14 @@ class Connection:
         "limits",
         "killed",
         "over_limit",
-        "monitor_lines",
+        "outbox",
+        "outbox_bytes",
+        "_outbox_lock",
+        "closing",
+        "mode",
+        "interrupt",
+        "limit_class",
+        "dispatcher",
         "session",
         "trusted",
         "parsed",
@@ -163,10 +194,21 @@ class Connection:
         # socket has room; cleared by the reactor just before that wake-up.
         self.write_watched = False
         self.watch_writable = watch_writable  # (conn) -> None, any thread: the reactor's
-        self.limits = DEFAULT_LIMITS  # class -> (hard, soft, seconds); "normal" applies
+        self.limits = DEFAULT_LIMITS  # class -> (hard, soft, seconds); limit_class's apply
+        self.limit_class = "normal"  # "pubsub" while subscribed, as Redis's getClientType
         self.killed = False  # end now, sending nothing more (CLIENT KILL, limits, peer gone)
         self.over_limit = False  # killed for passing the output limits
-        self.monitor_lines: collections.deque | None = None  # MONITOR's feed, while monitoring
+        # Pushed data not yet taken by the worker, and its size (see push).
+        self.outbox: collections.deque = collections.deque()
+        self.outbox_bytes = 0
+        self._outbox_lock = threading.Lock()  # pushers and the worker, for an append or a swap
+        # The ClientHandle side, worker-side: set by commands through it.
+        self.closing = False  # close once this reply is sent
+        self.mode = NORMAL
+        # The loop must look after this reply (closing, or a mode switch):
+        # one test per request on the hot path, whatever the reason.
+        self.interrupt = False
+        self.dispatcher = None  # set by serve: MONITOR registers there
         # Worker-side, read by the reactor: the client's Session once its
         # worker has started (its ``authenticated`` decides the parser's
         # limits), and how many inbox items the worker has answered, per
@@ -188,17 +230,59 @@ class Connection:
         """Block the worker until ``wake`` has been called since the last wait."""
         self._signal.acquire()
 
-    def feed(self, line: object) -> None:
-        """Queue a MONITOR line (a reply value) for this client. Any thread;
-        never blocks: the worker sends it, within the output limits."""
-        lines = self.monitor_lines
-        if lines is not None:
-            if len(lines) >= MONITOR_BACKLOG_LINES:  # its worker is not taking them
-                self.over_limit = True
-                _kill(self)
+    # -- the ClientHandle (session.conn) ---------------------------------------------
+
+    def close_after_reply(self) -> None:
+        self.closing = self.interrupt = True
+
+    def enter_mode(self, mode: str) -> None:
+        """Switch mode (the worker, running a command). Joining or leaving
+        the monitors happens here, at once, so that no feed line is missed
+        after MONITOR's reply and RESET's own line is not fed to it."""
+        old = self.mode
+        if mode == old:
+            return
+        if old is MONITOR:
+            _remove_monitor(self)
+        self.mode = mode
+        self.limit_class = "pubsub" if mode is SUBSCRIBED else "normal"
+        if mode is MONITOR:
+            _add_monitor(self)
+        self.interrupt = True
+
+    def push(self, reply: object, size: int = 0) -> None:
+        """Queue ``reply`` for this client (any thread; never blocks): the
+        worker sends it. Past the limits, the client is disconnected."""
+        with self._outbox_lock:  # appends from many publishers, and the worker's swap
+            if self.killed:
                 return
-            lines.append(line)
-            self.wake()
+            self.outbox.append(reply)
+            self.outbox_bytes += size
+            backlog, items = self.outbox_bytes, len(self.outbox)
+        hard = self.limits[self.limit_class][0]
+        if (
+            backlog + self.pending_bytes >= hard
+            if hard
+            else backlog >= PUSH_BACKLOG_BYTES or items >= PUSH_BACKLOG_ITEMS
+        ):
+            self.over_limit = True
+            _kill(self)
+            return
+        self.wake()
+
+    def kill(self) -> None:
+        _kill(self)
+
+    def output_stats(self) -> tuple[int, int]:
+        return len(self.pending) + len(self.outbox), self.pending_bytes + self.outbox_bytes
+
+    def take_pushes(self, out: list, encode, resp: int) -> None:
+        """Move what was pushed onto ``out``, encoded (the worker)."""
+        with self._outbox_lock:
+            taken = self.outbox
+            self.outbox = collections.deque()
+            self.outbox_bytes = 0
+        out += [encode(item, resp) for item in taken]
 
     # -- output (worker thread) ----------------------------------------------------
 
@@ -221,7 +305,7 @@ class Connection:
             self.pending_bytes = len(data) - sent
             ok = self._behind()
         else:
-            hard = self.limits["normal"][0]
+            hard = self.limits[self.limit_class][0]
             if hard and self.pending_bytes >= hard:
                 # Behind by the hard limit and producing more: Redis's
                 # "closed ASAP for overcoming of output buffer limits".
@@ -230,7 +314,7 @@ class Connection:
             self.pending.append(data)
             self.pending_bytes += len(data)
             ok = self.flush()
-        hard, soft, _ = self.limits["normal"]
+        hard, soft, _ = self.limits[self.limit_class]
         if not hard:
             # No hard limit: rather than run ahead without bound, wait for
             # the client (back-pressure), once it is behind by the soft
@@ -271,7 +355,7 @@ class Connection:
         if not self.pending_bytes:
             self.soft_since = 0.0
             return True
-        _, soft, seconds = self.limits["normal"]
+        _, soft, seconds = self.limits[self.limit_class]
         if soft and self.pending_bytes >= soft:
             now = _clock()
             if not self.soft_since:
@@ -292,7 +376,7 @@ class Connection:
         then send what fits. False as for ``write``, or if killed."""
         timeout = -1.0
         if self.soft_since:
-            seconds = self.limits["normal"][2]
+            seconds = self.limits[self.limit_class][2]
             timeout = max(0.0, self.soft_since + seconds - _clock()) + 0.001  # just past it
         self._signal.acquire(timeout=timeout)
         if self.killed:
@@ -338,8 +422,8 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
         dispatcher=dispatcher,
     )
     session.fd = conn.fd
-    session.kill = lambda: _kill(conn)
-    session.output = lambda: (len(conn.pending), conn.pending_bytes)
+    session.conn = conn  # what commands may do to this connection (ClientHandle)
+    conn.dispatcher = dispatcher
     conn.limits = getattr(state, "client_output_buffer_limits", DEFAULT_LIMITS)
     conn.session = session  # the reactor reads session.authenticated (requirepass)
     state.add_client(session)
@@ -348,16 +432,17 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
             state.net_output_bytes += len(conn.protocol.greeting)
             if not conn.write(conn.protocol.greeting):
                 return
-        while _serve_requests(conn, session, dispatcher, state, request_resume):
-            if not _serve_monitor(conn, session, dispatcher, state, request_resume):
-                break
+        _serve(conn, session, dispatcher, state, request_resume)
         # What is still pending goes out before the close: QUIT's reply, the
         # answers to a client that half-closed. The limits still apply.
         while conn.pending_bytes and not conn.killed and conn.wait_for_room():
             pass
     finally:
-        if conn.monitor_lines is not None:
-            _remove_monitor(dispatcher, conn)
+        if conn.mode is MONITOR:
+            _remove_monitor(conn)
+        pubsub = getattr(state, "pubsub", None)
+        if session.subscriptions is not None and pubsub is not None:
+            pubsub.unsubscribe_all(session)  # no more messages for it
         if conn.over_limit:
             state.client_output_buffer_limit_disconnections += 1
             log.warning(
@@ -369,59 +454,116 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
         request_close(conn)
 
 
-def _serve_requests(conn: Connection, session: Session, dispatcher: Dispatcher, state, request_resume) -> bool:
-    """Run the client's requests until it is done; True if it asked for
-    MONITOR (the caller switches to ``_serve_monitor``)."""
+def _serve(conn: Connection, session: Session, dispatcher: Dispatcher, state, request_resume) -> None:
+    """The one request loop, whatever the mode: wait for requests or
+    pushes, send pushes that came first, run requests (the mode decides
+    how), send pushes that came meanwhile, write, until the client is done."""
+    encode = conn.protocol.encode_reply
+    inbox = conn.inbox
+    while True:
+        if not inbox and not conn.outbox:
+            if conn.pending_bytes:  # behind: wait for room or for more to run
+                if not conn.wait_for_room():
+                    return
+                continue
+            # (The blocked mode will wait here, with its timeout, for its key.)
+            conn.wait()
+        out: list[bytes] = []
+        if conn.outbox:  # pushed before the requests below ran: they go first
+            conn.take_pushes(out, encode, session.resp)
+        done = False
+        if inbox:
+            mode = conn.mode
+            if mode is NORMAL or (mode is SUBSCRIBED and session.resp == 3):
+                done = _run_batch(conn, session, dispatcher, state, out)
+            elif mode is MONITOR:
+                done = _run_one(conn, session, dispatcher, state, out, _monitor_refuses)
+            else:
+                done = _run_one(conn, session, dispatcher, state, out, _subscriber_refuses)
+            if not done and conn.outbox:  # pushed while they ran (a monitor's own line...)
+                conn.take_pushes(out, encode, session.resp)
+        if out:
+            data = b"".join(out)
+            state.net_output_bytes += len(data)
+            if not conn.write(data):
+                return
+        if done:
+            return
+        if conn.paused and not inbox:
+            request_resume(conn)
+
+
+def _run_batch(conn: Connection, session: Session, dispatcher: Dispatcher, state, out: list) -> bool:
+    """NORMAL mode, the hot path: run what is queued, up to a batch of
+    replies or a mode switch; True if the client is done."""
     execute = dispatcher.execute
     encode = conn.protocol.encode_reply
     inbox = conn.inbox
     done = False
-    while not done:
-        if not inbox:
-            if conn.pending_bytes:  # behind: wait for room or for more to run
-                if not conn.wait_for_room():
-                    return False
-                continue
-            conn.wait()
-        out = []
-        size = 0
-        while inbox:
-            item = inbox.popleft()
-            if type(item) is list:
-                reply = encode(execute(session, item), session.resp)
-                out.append(reply)
-                if session.closing:  # QUIT, or MONITOR
-                    done = True
-                    break
-                size += len(reply)
-                if size >= REPLY_BATCH_BYTES:
-                    break  # send these first; the rest of inbox waits its turn
-            elif item is EOF:
-                done = True
+    taken = 0
+    size = 0
+    while inbox:
+        item = inbox.popleft()
+        taken += 1
+        if type(item) is list:
+            reply = encode(execute(session, item), session.resp)
+            out.append(reply)
+            if conn.interrupt:  # QUIT, MONITOR, SUBSCRIBE...: look before the next
+                conn.interrupt = False
+                done = conn.closing
                 break
-            elif type(item) is InvalidRequest:
-                out.append(encode(item.error, session.resp))
-            else:  # a ProtocolError: answer it, then hang up
-                assert isinstance(item, ProtocolError), item
-                log.debug("%r: %s", conn, item.message)
-                out.append(encode(item, session.resp))
-                done = True
-                break
-        if done and session.monitoring:
-            _add_monitor(dispatcher, conn)  # before its +OK, as Redis: no line missed
-        if out:
-            state.total_commands_processed += len(out)
-            conn.done += len(out)  # one per item taken off inbox: the reactor's read-ahead count
-            data = b"".join(out)
-            state.net_output_bytes += len(data)
-            if not conn.write(data):
-                return False
-        if conn.paused and not done and not inbox:
-            request_resume(conn)
-    if session.monitoring and not conn.killed:
-        session.closing = False  # MONITOR used it to end the loop above
+            size += len(reply)
+            if size >= REPLY_BATCH_BYTES:
+                break  # send these first; the rest of inbox waits its turn
+        elif item is EOF:
+            taken -= 1  # not a command
+            done = True
+            break
+        elif type(item) is InvalidRequest:
+            out.append(encode(item.error, session.resp))
+        else:  # a ProtocolError: answer it, then hang up
+            assert isinstance(item, ProtocolError), item
+            log.debug("%r: %s", conn, item.message)
+            out.append(encode(item, session.resp))
+            done = True
+            break
+    state.total_commands_processed += taken
+    conn.done += taken  # one per item taken off inbox: the reactor's read-ahead count
+    return done
+
+
+def _run_one(conn: Connection, session: Session, dispatcher: Dispatcher, state, out: list, refuses) -> bool:
+    """MONITOR or subscribed (RESP2) mode: run one request, unless the
+    mode's rule ``refuses(cmd, item, session)`` answers it instead (an
+    error, or ``NO_ANSWER``); True if the client is done."""
+    encode = conn.protocol.encode_reply
+    item = conn.inbox.popleft()
+    conn.done += 1
+    if type(item) is list:
+        state.total_commands_processed += 1
+        cmd = COMMANDS.get(item[0].upper())
+        refused = refuses(cmd, item, session) if cmd is not None else None
+        if refused is NO_ANSWER:
+            pass
+        elif refused is not None:
+            dispatcher.command_stats[cmd.name][REJECTED] += 1
+            out.append(encode(refused, session.resp))
+        else:
+            out.append(encode(dispatcher.execute(session, item), session.resp))
+        if conn.interrupt:
+            conn.interrupt = False
+            return conn.closing  # QUIT: no more pushes, not even its own line
+        return False
+    if item is EOF:
         return True
-    return False
+    if type(item) is InvalidRequest:
+        out.append(encode(item.error, session.resp))
+        return False
+    out.append(encode(item, session.resp))  # a ProtocolError: answer it, then hang up
+    return True
+
+
+NO_ANSWER = object()  # a refusal that sends nothing (MONITOR while monitoring)
 
 
 # -- MONITOR ---------------------------------------------------------------------
@@ -431,16 +573,16 @@ def _serve_requests(conn: Connection, session: Session, dispatcher: Dispatcher, 
 _monitors_lock = threading.Lock()
 
 
-def _add_monitor(dispatcher: Dispatcher, conn: Connection) -> None:
-    conn.monitor_lines = collections.deque()
+def _add_monitor(conn: Connection) -> None:
+    dispatcher = conn.dispatcher
     with _monitors_lock:
         dispatcher.monitors = (*dispatcher.monitors, conn)
 
 
-def _remove_monitor(dispatcher: Dispatcher, conn: Connection) -> None:
+def _remove_monitor(conn: Connection) -> None:
+    dispatcher = conn.dispatcher
     with _monitors_lock:
         dispatcher.monitors = tuple(m for m in dispatcher.monitors if m is not conn)
-    conn.monitor_lines = None
 
 
 def _touches_keyspace(cmd) -> bool:
@@ -449,66 +591,28 @@ def _touches_keyspace(cmd) -> bool:
     return cmd.write or bool(cmd.first_key) or "readonly" in cmd.flags
 
 
-def _serve_monitor(conn: Connection, session: Session, dispatcher: Dispatcher, state, request_resume) -> bool:
-    """A MONITOR client's loop: send it a line for each command the server
-    runs, and answer what it may still send, as Redis 7 does: commands
-    that touch keys are refused, MONITOR again gets no reply, RESET
-    (back to a normal client: returns True) and QUIT end it."""
-    encode = conn.protocol.encode_reply
-    execute = dispatcher.execute
-    inbox = conn.inbox
-    lines = conn.monitor_lines  # _serve_requests made it a monitor
-    refused = CommandError(errors.REPLICA_KEYSPACE)
-    while True:
-        if not inbox and not lines:
-            if conn.pending_bytes:
-                if not conn.wait_for_room():
-                    return False
-                continue
-            conn.wait()
-        # Lines first: they are for commands that ran before the request.
-        out = [encode(lines.popleft(), 2) for _ in range(len(lines))]
-        stop = reset = False
-        if inbox:
-            item = inbox.popleft()
-            conn.done += 1
-            if type(item) is list:
-                state.total_commands_processed += 1
-                cmd = COMMANDS.get(item[0].upper())
-                if cmd is not None and cmd.name == "monitor" and len(item) == 1:
-                    pass  # already monitoring: Redis sends nothing at all
-                elif cmd is not None and cmd.name == "reset" and len(item) == 1:
-                    _remove_monitor(dispatcher, conn)  # before: RESET's own line is not for it
-                    session.monitoring = False
-                    out.append(encode(execute(session, item), session.resp))
-                    reset = True
-                elif (
-                    cmd is not None
-                    and _touches_keyspace(cmd)
-                    and cmd.arity_ok(len(item))
-                    and session.authenticated
-                ):
-                    out.append(encode(refused, session.resp))
-                else:
-                    out.append(encode(execute(session, item), session.resp))
-                    stop = session.closing  # QUIT: no more lines, its own included
-            elif item is EOF:
-                stop = True
-            elif type(item) is InvalidRequest:
-                out.append(encode(item.error, session.resp))
-            else:  # a ProtocolError: answer it, then hang up
-                out.append(encode(item, session.resp))
-                stop = True
-            if not stop and not reset:  # the line of its own command, and any since
-                out += [encode(lines.popleft(), 2) for _ in range(len(lines))]
-        if out:
-            data = b"".join(out)
-            state.net_output_bytes += len(data)
-            if not conn.write(data):
-                return False
-        if stop:
-            return False
-        if reset:
-            return True
-        if conn.paused and not inbox:
-            request_resume(conn)
+_REPLICA_KEYSPACE = CommandError(errors.REPLICA_KEYSPACE)
+
+
+def _monitor_refuses(cmd, item: list, session: Session) -> object:
+    """What a monitor may still send, as Redis 7: commands that touch keys
+    are refused, MONITOR again gets no reply at all; RESET (back to a
+    normal client) and QUIT run."""
+    if cmd.name == "monitor" and len(item) == 1:
+        return NO_ANSWER
+    if _touches_keyspace(cmd) and cmd.arity_ok(len(item)) and session.authenticated:
+        return _REPLICA_KEYSPACE
+    return None
+
+
+def _subscriber_refuses(cmd, item: list, session: Session) -> object:
+    """A subscribed RESP2 client may only send the commands registered
+    ``subscribed=True``; Redis checks that after arity and auth."""
+    if cmd.subscribed or not cmd.arity_ok(len(item)) or not session.authenticated:
+        return None
+    name = cmd.name
+    if len(item) > 1 and name in CONTAINERS:
+        sub = CONTAINERS[name].subcommands.get(item[1].upper())
+        if sub is not None:
+            name = sub.name
+    return errors.subscribed_only(name)

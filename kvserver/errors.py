@@ -425,3 +425,14 @@ ZSET_WITHSCORES_BYLEX = "ERR syntax error, WITHSCORES not supported in combinati
 
 def zset_needs_a_key(name: str) -> CommandError:
     return CommandError(f"ERR at least 1 input key is needed for '{name}' command")
+
+
+# -- pub/sub (commands/pubsub.py, client.py's subscribed mode) ---------------------
+
+
+def subscribed_only(name: str) -> CommandError:
+    # Redis's processCommand, for a RESP2 client with subscriptions.
+    return CommandError(
+        f"ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET"
+        " are allowed in this context"
+    )

@@ -40,6 +40,7 @@ from kvserver.errors import ProtocolError
 from kvserver.pool import PoolClosed, WorkerStartFailed
 from kvserver.protocol import NEED_DATA
 from kvserver.protocol.wire import WireProtocol
+from kvserver.session import NORMAL
 
 log = logging.getLogger(__name__)
 
@@ -435,10 +436,10 @@ class Reactor:
     def close_idle(self, idle_seconds: float) -> None:
         """End connections that sent nothing for ``idle_seconds`` and have
         nothing left to run (Redis's timeout): their workers close them.
-        Monitors are spared, as Redis spares them (they only listen)."""
+        Monitors and subscribers are spared, as Redis spares them (they only listen)."""
         cutoff = time.monotonic() - idle_seconds
         for conn in list(self.connections):
-            if conn.last_read < cutoff and not conn.inbox and not conn.eof and conn.monitor_lines is None:
+            if conn.last_read < cutoff and not conn.inbox and not conn.eof and conn.mode is NORMAL:
                 log.debug("%r: idle for %g s, closing", conn, idle_seconds)
                 self._end_input(conn)
 

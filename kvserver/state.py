@@ -55,14 +55,20 @@ class ServerState:
         self.input_per_sec = InstantaneousMetric()
         self.output_per_sec = InstantaneousMetric()
         # client-output-buffer-limit: class -> (hard bytes, soft bytes, soft
-        # seconds). Workers read "normal" (every client is one, monitors
-        # too) whenever a client is behind; CONFIG SET replaces entries.
+        # seconds). Workers read their client's class ("pubsub" while it is
+        # subscribed, else "normal", monitors too) whenever it is behind;
+        # CONFIG SET replaces entries.
         self.client_output_buffer_limits = {
             "normal": config.client_output_buffer_limit,
             "slave": REPLICA_OUTPUT_BUFFER_LIMIT,
             "pubsub": PUBSUB_OUTPUT_BUFFER_LIMIT,
         }
         self.client_output_buffer_limit_disconnections = 0  # INFO stats, as Redis 7.4
+        # The channels' subscribers. (Imported here: kvserver.pubsub needs the
+        # commands package, whose modules import this one.)
+        from kvserver.pubsub import PubSub
+
+        self.pubsub = PubSub()
         # shutdown-timeout (config.py), live: CONFIG SET changes it, the
         # reactor reads it when a shutdown begins.
         self.shutdown_timeout = config.shutdown_timeout_seconds

@@ -511,9 +511,9 @@ def test_echo(kv):
 
 
 def test_quit_sets_closing(kv):
-    assert kv.session.closing is False
+    assert kv.session.conn.closing is False
     assert kv("QUIT") == Status("OK")
-    assert kv.session.closing is True
+    assert kv.session.conn.closing is True
 
 
 def test_select_isolates_databases(kv):

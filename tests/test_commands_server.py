@@ -23,9 +23,22 @@ from kvserver.config import Config
 from kvserver.protocol import SetReply, Status, Verbatim
 from kvserver.protocol.resp import encode_reply
 from kvserver.protocol.text import encode_reply as encode_text
-from kvserver.session import Session
+from kvserver.session import DetachedHandle, Session
 from kvserver.state import REDIS_VERSION, ServerState
 from tests.support import T0, Harness, error_text
+
+
+class _Handle(DetachedHandle):
+    """A connection's handle that notes CLIENT KILL in a shared list."""
+
+    __slots__ = ("_killed", "_id")
+
+    def __init__(self, killed: list, client_id: int) -> None:
+        super().__init__()
+        self._killed, self._id = killed, client_id
+
+    def kill(self) -> None:
+        self._killed.append(self._id)
 
 
 class ServerHarness(Harness):
@@ -44,7 +57,7 @@ class ServerHarness(Harness):
     def connect(self, client_id: int, peer: str) -> Session:
         session = Session(self.keyspace, client_id, server=self.state, peer=peer, local="127.0.0.1:7001")
         session.created = self.clock.now / 1000
-        session.kill = lambda: self.killed.append(client_id)
+        session.conn = _Handle(self.killed, client_id)
         self.state.add_client(session)
         return session
 
@@ -227,9 +240,9 @@ def test_client_kill_by_id_and_address(kv):
 def test_client_kill_skips_the_caller_unless_told(kv):
     kv.connect(2, "127.0.0.1:50002")
     assert kv("CLIENT", "KILL", "USER", "default") == 1
-    assert not kv.session.closing
+    assert not kv.session.conn.closing
     assert kv("CLIENT", "KILL", "ID", "1", "SKIPME", "no") == 1
-    assert kv.session.closing  # after this reply, as Redis
+    assert kv.session.conn.closing  # after this reply, as Redis
     assert kv.killed == [2]
 
 

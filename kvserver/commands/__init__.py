@@ -14,6 +14,7 @@ fills it. Where does a command live?
 * TIME, LASTSAVE, SAVE, BGSAVE, WAIT, ROLE, DEBUG, MEMORY: ``server.py``
 * SLOWLOG (GET, LEN, RESET): ``slowlog.py``
 * MONITOR and its feed: ``monitor.py``
+* (P|S)SUBSCRIBE, PUBLISH, PUBSUB ...: ``pubsub.py`` (the registry: kvserver/pubsub.py)
 * MULTI, EXEC, DISCARD, WATCH, UNWATCH: ``transactions.py``
 * SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD: ``bitmaps.py``; LCS: ``lcs.py``
 * EVAL, EVALSHA, SCRIPT: ``scripting.py``; FUNCTION, FCALL: ``functions.py``
@@ -47,6 +48,7 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     lcs,
     hashes,
     zsets,
+    pubsub,
 )
 from kvserver.commands.registry import COMMANDS, Command
 

@@ -21,18 +21,23 @@ from kvserver.commands.registry import command
 from kvserver.commands.transactions import end_session
 from kvserver.errors import CommandError
 from kvserver.protocol import OK, PONG, Status, Verbatim
-from kvserver.session import Session
+from kvserver.session import MONITOR, NORMAL, SUBSCRIBED, Session
 from kvserver.state import REDIS_VERSION
 
 log = logging.getLogger(__name__)
 
 DEFAULT_USER = b"default"  # the only user; it has no password (nopass)
 RESET = Status("RESET")
-# Redis's client types; every kvserver client is a normal one.
+# Redis's client types; a kvserver client is a normal one or a subscriber.
 CLIENT_TYPES = (b"normal", b"slave", b"replica", b"pubsub", b"master")
 
 
-@command("ping", -1, flags=("fast",))
+def _client_type(s: Session) -> bytes:
+    # Redis's getClientType: subscribed (any subscription) or normal.
+    return b"pubsub" if s.conn.mode is SUBSCRIBED else b"normal"
+
+
+@command("ping", -1, flags=("fast",), subscribed=True)
 def ping(session: Session, args: list[bytes]) -> object:
     """PING [message]
 
@@ -40,6 +45,8 @@ def ping(session: Session, args: list[bytes]) -> object:
     """
     if len(args) > 1:
         raise errors.wrong_arity("ping")
+    if session.conn.mode is SUBSCRIBED and session.resp == 2:
+        return [b"pong", args[0] if args else b""]  # Redis's reply in subscribed mode
     return args[0] if args else PONG
 
 
@@ -49,13 +56,13 @@ def echo(session: Session, args: list[bytes]) -> object:
     return args[0]
 
 
-@command("quit", -1, flags=("allow_busy", "noscript", "loading", "stale", "fast", "no_auth"), in_multi="run")
+@command("quit", -1, flags=("allow_busy", "noscript", "loading", "stale", "fast", "no_auth"), in_multi="run", subscribed=True)
 def quit_(session: Session, args: list[bytes]) -> object:
     """QUIT
 
     OK, then the server closes the connection.
     """
-    session.closing = True
+    session.conn.close_after_reply()
     return OK
 
 
@@ -187,7 +194,7 @@ def _authenticate(session: Session, username: bytes, password: bytes) -> None:
     raise CommandError(errors.WRONGPASS)
 
 
-@command("reset", 1, flags=_NO_AUTH_FLAGS, in_multi="run")
+@command("reset", 1, flags=_NO_AUTH_FLAGS, in_multi="run", subscribed=True)
 def reset(session: Session, args: list[bytes]) -> object:
     """RESET
 
@@ -195,6 +202,9 @@ def reset(session: Session, args: list[bytes]) -> object:
     no name. (The library name and version stay, as in Redis.)
     """
     end_session(session)  # no transaction, no watched keys
+    if session.subscriptions is not None:
+        session.server.pubsub.unsubscribe_all(session)
+    session.conn.enter_mode(NORMAL)  # no longer a monitor or a subscriber
     session.db = session.keyspace.dbs[0]
     session.resp = 2
     session.name = b""
@@ -296,8 +306,7 @@ def client_list(session: Session, args: list[bytes]) -> object:
         kind = args[1].lower()
         if kind not in CLIENT_TYPES:
             raise errors.unknown_client_type(args[1])
-        if kind != b"normal":
-            sessions = []
+        sessions = [s for s in sessions if _client_type(s) == kind]
     elif len(args) > 1 and args[0].upper() == b"ID":
         by_id = {s.id: s for s in sessions}
         sessions = []
@@ -325,10 +334,12 @@ def client_line(s: Session, now_ms: int) -> bytes:
     last_ms = s.now or created_ms
     age = max(0, now_ms - created_ms) // 1000
     idle = max(0, now_ms - last_ms) // 1000
-    pending_chunks, pending_bytes = s.output()
+    pending_chunks, pending_bytes = s.conn.output_stats()
+    subs = s.subscriptions
+    mode = s.conn.mode
     return (
         b"id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d "
-        b"sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
+        b"sub=%d psub=%d ssub=%d multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 "
         b"rbs=0 rbp=0 obl=0 oll=%d omem=%d tot-mem=%d events=r cmd=%s user=default "
         b"redir=-1 resp=%d lib-name=%s lib-ver=%s"
         % (
@@ -339,8 +350,12 @@ def client_line(s: Session, now_ms: int) -> bytes:
             s.name,
             age,
             idle,
-            b"O" if s.monitoring else b"N",  # O: a MONITOR client, as Redis shows it
+            # O: a MONITOR client, P: a subscriber, as Redis shows them.
+            b"O" if mode is MONITOR else b"P" if mode is SUBSCRIBED else b"N",
             s.db.index,
+            len(subs.channels) if subs else 0,
+            len(subs.patterns) if subs else 0,
+            len(subs.shard) if subs else 0,
             pending_chunks,
             pending_bytes,
             pending_bytes,
@@ -404,16 +419,16 @@ def client_kill(session: Session, args: list[bytes]) -> object:
             continue
         if laddr is not None and other.local.encode() != laddr:
             continue
-        if kind is not None and kind != b"normal":
+        if kind is not None and kind != _client_type(other):
             continue
         if wanted_id and other.id != wanted_id:
             continue
         if other is session:
             if skipme:
                 continue
-            session.closing = True  # after this reply, as Redis's CLOSE_AFTER_REPLY
-        elif other.kill is not None:
-            other.kill()
+            session.conn.close_after_reply()  # as Redis's CLOSE_AFTER_REPLY
+        else:
+            other.conn.kill()
         killed += 1
     if len(args) == 1:
         if not killed:

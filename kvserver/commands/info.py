@@ -172,8 +172,9 @@ def _stats(state: ServerState, now: int) -> list[tuple[str, object]]:
         ("instantaneous_output_kbps", "%.2f" % (state.output_per_sec.value() / 1024)),
         ("rejected_connections", state.rejected_connections),
         ("evicted_keys", 0),
-        ("pubsub_channels", 0),
-        ("pubsub_patterns", 0),
+        ("pubsub_channels", len(state.pubsub.channels)),
+        ("pubsub_patterns", len(state.pubsub.patterns)),
+        ("pubsubshard_channels", len(state.pubsub.shard)),
         ("total_forks", 0),
         # Redis 7.4's counter: clients closed for passing client-output-buffer-limit.
         ("client_output_buffer_limit_disconnections", state.client_output_buffer_limit_disconnections),

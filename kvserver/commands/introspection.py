@@ -33,6 +33,7 @@ _GROUPS = {
     "hyperloglog": "hyperloglog",
     "hashes": "hash",
     "zsets": "sorted-set",
+    "pubsub": "pubsub",
 }
 # Redis's ACL category for each group.
 _GROUP_CATEGORIES = {
@@ -45,6 +46,7 @@ _GROUP_CATEGORIES = {
     "hyperloglog": "@hyperloglog",
     "hash": "@hash",
     "sorted-set": "@sortedset",
+    "pubsub": "@pubsub",
 }
 
 

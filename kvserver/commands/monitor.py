@@ -1,8 +1,9 @@
 """MONITOR, and the feed its clients get: a line per command run.
 
-``monitor`` only marks the session; its connection's worker then serves it
-as a monitor (connection._serve_monitor: what it may still send, and the
-sending of the feed within the output limits). ``feed_monitors`` is what
+``monitor`` switches its connection to MONITOR mode
+(``session.conn.enter_mode``); its worker then serves it as a monitor
+(client.py: what it may still send, and the sending of the feed within the
+output limits). ``feed_monitors`` is what
 ``Dispatcher.execute`` calls after each command while anyone monitors.
 
 The line is Redis 7.0's, byte for byte but for the time and the port::
@@ -32,7 +33,7 @@ from kvserver.commands.registry import Command, command
 from kvserver.errors import CommandError
 from kvserver.protocol import OK, Status
 from kvserver.redact import redacted
-from kvserver.session import Session
+from kvserver.session import MONITOR, Session
 
 # Redis's sdscatrepr: printable ASCII as it is, \\ \" \n \r \t \a \b, and
 # \xHH (lower case) for any other byte.
@@ -49,8 +50,7 @@ def monitor(session: Session, args: list[bytes]) -> object:
     """
     if session.group is not None:  # inside EXEC (or a script): Redis refuses
         raise CommandError(errors.MONITOR_IN_TRANSACTION)
-    session.monitoring = True
-    session.closing = True  # ends the worker's request loop; it serves a monitor next
+    session.conn.enter_mode(MONITOR)  # gets the feed from now on
     return OK
 
 
@@ -70,8 +70,9 @@ def feed_monitors(monitors: tuple, cmd: Command, session: Session, args: list[by
     if "admin" in flags or "skip_monitor" in flags:
         return
     line = Status(monitor_line(session, args, time.time_ns() // 1000))
+    size = len(line)
     for conn in monitors:
-        conn.feed(line)
+        conn.push(line, size)
 
 
 def monitor_line(session: Session, args: list[bytes], now_us: int) -> str:

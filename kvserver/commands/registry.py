@@ -47,6 +47,10 @@ class Command:
     # RESET): those say ``in_multi="run"``. One flagged "no_multi" is
     # refused inside MULTI, and that fails the transaction.
     in_multi: str = "queue"
+    # May run in a subscribed RESP2 connection: only (P|S)SUBSCRIBE,
+    # (P|S)UNSUBSCRIBE, PING, QUIT and RESET say ``subscribed=True``; the
+    # rest are refused there (client.py). RESP3 allows every command.
+    subscribed: bool = False
     # A read of the keyspace (a key, or all of them): the dispatcher keeps
     # it from observing half of a write or transaction (store.py, seqlock).
     # Derived at registration; other reads (CLIENT, INFO...) need nothing.
@@ -82,12 +86,14 @@ def command(
     keys: tuple[int, int, int] = (0, 0, 0),
     flags: tuple[str, ...] = (),
     in_multi: str = "queue",
+    subscribed: bool = False,
     reads_keys: bool | None = None,
 ) -> Callable[[CommandFunc], CommandFunc]:
     """Register the decorated function as command ``name``.
 
     ``flags``: extra Redis command flags for COMMAND INFO (see Command);
-    ``in_multi``: "queue" or "run" (see Command); ``reads_keys``: whether
+    ``in_multi``: "queue" or "run" (see Command); ``subscribed``: allowed
+    in a subscribed RESP2 connection (see Command); ``reads_keys``: whether
     it reads the keyspace (default: it names keys or is flagged readonly,
     and does not write).
     """
@@ -100,7 +106,9 @@ def command(
             raise ValueError(f"command {name} registered twice")
         reads = not write and (keys[0] > 0 or "readonly" in flags) if reads_keys is None else reads_keys
         COMMANDS[key] = Command(
-            name.lower(), func, arity, write, *keys, flags=tuple(flags), in_multi=in_multi, reads_keys=reads
+            name.lower(), func, arity, write, *keys, flags=tuple(flags), in_multi=in_multi,
+            subscribed=subscribed,
+            reads_keys=reads,
         )
         return func
 

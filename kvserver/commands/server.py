@@ -131,7 +131,7 @@ def shutdown(session: Session, args: list[bytes]) -> object:
         raise CommandError(errors.SHUTDOWN_FAILED)
     log.warning("User requested shutdown...")
     server.request_shutdown()
-    session.closing = True  # no reply: the connection ends with the server
+    session.conn.close_after_reply()  # no reply: the connection ends with the server
     return NO_REPLY
 
 

@@ -23,6 +23,8 @@ value              RESP2                   RESP3               text line
 ``NullArray``      null array ``*-1``      null ``_``          ``nil``
 ``NO_REPLY``       nothing                 nothing             nothing
 ``BigNumber``      bulk string             big number ``(``   as is
+``Push``           array                   push ``>``          items, spaced
+``Pushes``         each Push in turn       each Push in turn   one line each
 ``CommandError``   ``-ERR ...``            ``-ERR ...``        ``ERR ...``
 =================  ======================  ==================  =================
 """
@@ -52,6 +54,20 @@ class Verbatim(bytes):
 class BigNumber(bytes):
     """An integer's digits beyond 64 bits, as a script returns it
     (``{big_number='123'}``): RESP3 sends a big number ``(``, RESP2 a bulk string."""
+
+    __slots__ = ()
+
+
+class Push(list):
+    """Data the server sends out of band (pub/sub messages and
+    confirmations): RESP3 sends a push frame (``>``), RESP2 an array."""
+
+    __slots__ = ()
+
+
+class Pushes(list):
+    """Several pushes as one command's reply (SUBSCRIBE a b: a
+    confirmation per channel), sent one after the other, with no header."""
 
     __slots__ = ()
 

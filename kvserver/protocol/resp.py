@@ -30,7 +30,18 @@ except ImportError:  # optional: the Python parser does everything without it
 from kvserver import errors
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, KvError
-from kvserver.protocol import NEED_DATA, NO_REPLY, BigNumber, NullArray, SetReply, Status, Verbatim, format_double
+from kvserver.protocol import (
+    NEED_DATA,
+    NO_REPLY,
+    BigNumber,
+    NullArray,
+    Push,
+    Pushes,
+    SetReply,
+    Status,
+    Verbatim,
+    format_double,
+)
 from kvserver.protocol.text import InvalidRequest, split_args
 
 # Redis's proto-max-bulk-len: no single argument may be larger.
@@ -352,4 +363,9 @@ def encode_reply(reply: object, resp: int = 2) -> bytes:
         return b"_\r\n" if resp == 3 else b"*-1\r\n"
     if reply is NO_REPLY:
         return b""
+    if kind is Push:
+        head = b">%d\r\n" if resp == 3 else b"*%d\r\n"
+        return head % len(reply) + b"".join([encode_reply(item, resp) for item in reply])
+    if kind is Pushes:
+        return b"".join([encode_reply(item, resp) for item in reply])
     raise TypeError(f"no RESP encoding for reply {reply!r}")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from kvserver import errors
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, KvError
-from kvserver.protocol import NEED_DATA, NO_REPLY, BigNumber, NullArray, Status, Verbatim, format_double
+from kvserver.protocol import NEED_DATA, NO_REPLY, BigNumber, NullArray, Pushes, Status, Verbatim, format_double
 
 GREETING = b"OK mini-redis ready\r\n"
 
@@ -212,6 +212,8 @@ def encode_reply(reply: object, resp: int = 2) -> bytes:
     here; it is taken so every protocol's encoder has one signature)."""
     if reply is NO_REPLY:
         return b""
+    if type(reply) is Pushes:  # SUBSCRIBE a b: a line per confirmation
+        return b"".join([_encode_item(item) + b"\r\n" for item in reply])
     return _encode_item(reply) + b"\r\n"
 
 
