@@ -222,7 +222,11 @@ def _key_spec(cmd: Command) -> dict:
     # flags are the broad RW/RO ones, not Redis's per-command detail.
     last = -1 if cmd.last_key < 0 else cmd.last_key - cmd.first_key
     return {
-        b"flags": SetReply([Status("RW"), Status("update")] if cmd.write else [Status("RO"), Status("access")]),
+        b"flags": SetReply(
+            [Status("not_key")]  # SSUBSCRIBE, SPUBLISH: a shard channel, placed like a key
+            if "pubsub" in cmd.flags
+            else [Status("RW"), Status("update")] if cmd.write else [Status("RO"), Status("access")]
+        ),
         b"begin_search": {b"type": b"index", b"spec": {b"index": cmd.first_key}},
         b"find_keys": {
             b"type": b"range",
