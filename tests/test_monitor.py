@@ -1,4 +1,4 @@
-"""MONITOR (commands/monitor.py, connection._serve_monitor): the feed's
+"""MONITOR (commands/monitor.py, client.py, its MONITOR mode): the feed's
 lines as Redis 7.0 writes them, compared with a real redis-server (the
 time and the port normalised); what a monitor may still send; a monitor
 that stops reading is disconnected, never the server stalled; and nothing
