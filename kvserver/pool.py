@@ -57,8 +57,12 @@ class WorkerPool:
         max_idle: int,
         thread_context: Callable[[], contextlib.AbstractContextManager] | None = None,
         thread_factory: Callable[..., threading.Thread] = threading.Thread,
+        on_lost: Callable[[object], None] = lambda job: None,
     ) -> None:
         self._run = run
+        # Called (from the dying worker) with a job its thread could not run
+        # to the end for want of memory: the server then closes that client.
+        self._on_lost = on_lost
         self.thread_factory = thread_factory
         self._max_idle = max_idle
         self._thread_context = thread_context or contextlib.nullcontext
@@ -104,13 +108,30 @@ class WorkerPool:
             raise WorkerStartFailed(str(exc) or type(exc).__name__) from exc
 
     def _work(self, worker: _Worker) -> None:
+        job = worker.job
+        try:
+            self._work_loop(worker)
+        except MemoryError:
+            # Under a memory limit a thread can start and then fail to run
+            # Python at all (before its job's own cleanup could). Hand the
+            # job back, so its client is told and closed, and leave the pool.
+            with self._lock:
+                self._all.discard(worker)
+                if worker in self._idle:
+                    self._idle.remove(worker)
+            self._on_lost(worker.job if worker.job is not None else job)
+
+    def _work_loop(self, worker: _Worker) -> None:
         with self._thread_context():
             while True:
-                job, worker.job = worker.job, None
+                job = worker.job
                 try:
                     self._run(job)
+                except MemoryError:
+                    raise  # _work hands the job back
                 except Exception:
                     log.exception("worker failed")  # the connection is closed by run's cleanup
+                worker.job = None
                 with self._lock:
                     if self._closed or len(self._idle) >= self._max_idle:
                         self._all.discard(worker)

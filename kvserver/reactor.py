@@ -45,6 +45,11 @@ from kvserver.session import NORMAL
 log = logging.getLogger(__name__)
 
 READ_BYTES = 256 * 1024  # per recv(): one syscall takes a deep pipeline whole
+# Reads go into one buffer of READ_BYTES, allocated once, and only what
+# arrived is copied out: recv(READ_BYTES) allocates 256 KiB for every read
+# (past malloc's mmap threshold: an mmap and a munmap each time, ~12 µs of a
+# one-command read) and, under a memory limit, can fail where the few bytes
+# that came would not.
 
 # Parsed requests a connection's worker has not run yet may hold this many
 # bytes (or the query buffer limit, if lower) before the reactor stops
@@ -86,6 +91,8 @@ class Reactor:
         require_auth: bool = False,
     ) -> None:
         self._selector = selectors.DefaultSelector()
+        self._read_buffer = bytearray(READ_BYTES)  # the reactor's alone (see READ_BYTES)
+        self._read_view = memoryview(self._read_buffer)
         self._start_worker = start_worker
         self._max_line = max_line
         self._max_queued = max_queued
@@ -233,6 +240,18 @@ class Reactor:
             except WorkerStartFailed as exc:
                 self._refuse_unserved(conn, exc)
 
+    def lost_worker(self, conn: Connection) -> None:
+        """``conn``'s worker died for want of memory (pool.py): refuse it as
+        for a thread that never started if it got no reply yet, else just
+        close it; the other clients go on."""
+        if conn.closed:
+            return
+        if conn.done:
+            log.warning("%r: its worker ran out of memory; closing it", conn)
+            self.close(conn)
+        else:
+            self._refuse_unserved(conn, MemoryError("out of memory"))
+
     def _refuse_unserved(self, conn: Connection, exc: Exception) -> None:
         # No thread for this client (the system's thread or memory limit):
         # tell it, count it, close it; the others go on being served.
@@ -264,13 +283,19 @@ class Reactor:
         """One recv: the bytes, or None (nothing there, or the end of input,
         which has been handed to the worker)."""
         try:
-            data = conn.sock.recv(READ_BYTES)
+            received = conn.sock.recv_into(self._read_buffer)
         except BlockingIOError:
             return None
         except OSError as exc:
             log.debug("%r: recv failed: %s", conn, exc)
-            data = b""
-        if not data:
+            received = 0
+        if not received:
+            self._end_input(conn)
+            return None
+        try:
+            data = self._read_view[:received].tobytes()
+        except MemoryError:  # out of memory for even these bytes: drop this client, serve the rest
+            log.warning("%r: out of memory reading its request; closing it", conn)
             self._end_input(conn)
             return None
         conn.last_read = time.monotonic()

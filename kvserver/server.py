@@ -165,7 +165,12 @@ class Server:
         resp = [sock for sock, protocol in listeners if protocol is RESP]
         self.resp_address = resp[0].getsockname() if resp else None
         self.state.resp_port = self.resp_address[1] if self.resp_address else 0
-        self.pool = WorkerPool(self._serve_connection, config.max_idle_workers, thread_context)
+        self.pool = WorkerPool(
+            self._serve_connection,
+            config.max_idle_workers,
+            thread_context,
+            on_lost=lambda conn: self.reactor.call_soon(self.reactor.lost_worker, conn),
+        )
         self.reactor = Reactor(
             listeners,
             self.pool.submit,

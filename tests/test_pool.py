@@ -101,3 +101,22 @@ def test_a_worker_that_cannot_start_is_reported_and_not_counted():
     pool.shutdown(time.monotonic() + 5)  # no "cannot join thread before it is started"
     with pytest.raises(PoolClosed):
         pool.submit("late")
+
+
+def test_a_worker_that_runs_out_of_memory_hands_its_job_back_and_leaves():
+    lost = []
+    done = threading.Event()
+
+    def run(job):
+        raise MemoryError  # as a thread under a memory limit can, before its job's cleanup
+
+    def on_lost(job):
+        lost.append(job)
+        done.set()
+
+    pool = WorkerPool(run, max_idle=4, on_lost=on_lost)
+    pool.submit("client-1")
+    assert done.wait(10)
+    assert lost == ["client-1"]
+    _wait_for(lambda: pool.size == 0)
+    pool.shutdown()
