@@ -23,6 +23,7 @@ value              RESP2                   RESP3               text line
 ``NullArray``      null array ``*-1``      null ``_``          ``nil``
 ``NO_REPLY``       nothing                 nothing             nothing
 ``BigNumber``      bulk string             big number ``(``   as is
+``DoubleText``     bulk string             double ``,``        as is
 ``CommandError``   ``-ERR ...``            ``-ERR ...``        ``ERR ...``
 =================  ======================  ==================  =================
 """
@@ -52,6 +53,14 @@ class Verbatim(bytes):
 class BigNumber(bytes):
     """An integer's digits beyond 64 bits, as a script returns it
     (``{big_number='123'}``): RESP3 sends a big number ``(``, RESP2 a bulk string."""
+
+    __slots__ = ()
+
+
+class DoubleText(bytes):
+    """A double already written out (GEOPOS's coordinates, which Redis
+    prints as a long double, %.17Lf trimmed): RESP3 sends it as a double
+    ``,``, RESP2 as a bulk string."""
 
     __slots__ = ()
 

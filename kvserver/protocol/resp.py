@@ -30,7 +30,7 @@ except ImportError:  # optional: the Python parser does everything without it
 from kvserver import errors
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, KvError
-from kvserver.protocol import NEED_DATA, NO_REPLY, BigNumber, NullArray, SetReply, Status, Verbatim, format_double
+from kvserver.protocol import NEED_DATA, NO_REPLY, BigNumber, DoubleText, NullArray, SetReply, Status, Verbatim, format_double
 from kvserver.protocol.text import InvalidRequest, split_args
 
 # Redis's proto-max-bulk-len: no single argument may be larger.
@@ -345,6 +345,8 @@ def encode_reply(reply: object, resp: int = 2) -> bytes:
         return b"$%d\r\n%s\r\n" % (len(reply), reply)
     if kind is BigNumber:
         return b"(%s\r\n" % reply if resp == 3 else b"$%d\r\n%s\r\n" % (len(reply), reply)
+    if kind is DoubleText:
+        return b",%s\r\n" % reply if resp == 3 else b"$%d\r\n%s\r\n" % (len(reply), reply)
     if isinstance(reply, KvError):
         message = reply.message.replace("\r", " ").replace("\n", " ")
         return b"-%s\r\n" % message.encode()
