@@ -436,3 +436,30 @@ def subscribed_only(name: str) -> CommandError:
         f"ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET"
         " are allowed in this context"
     )
+# --- geo (commands/geo.py) ---------------------------------------------------------------
+GEO_UNIT = "ERR unsupported unit provided. please use M, KM, FT, MI"
+GEO_NEED_RADIUS = "ERR need numeric radius"
+GEO_NEGATIVE_RADIUS = "ERR radius cannot be negative"
+GEO_NEED_WIDTH = "ERR need numeric width"
+GEO_NEED_HEIGHT = "ERR need numeric height"
+GEO_NEGATIVE_BOX = "ERR height or width cannot be negative"
+GEO_COUNT = "ERR COUNT must be > 0"
+GEO_ANY_NEEDS_COUNT = "ERR the ANY argument requires COUNT argument"
+GEO_NO_MEMBER = "ERR could not decode requested zset member"
+
+
+def geo_invalid_pair(longitude: float, latitude: float) -> CommandError:
+    return CommandError("ERR invalid longitude,latitude pair %f,%f" % (longitude, latitude))
+
+
+def geo_store_with(search_store: bool) -> CommandError:
+    what = "GEOSEARCHSTORE" if search_store else "STORE option in GEORADIUS"
+    return CommandError(f"ERR {what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options")
+
+
+def geo_exactly_one(options: str, name: bytes) -> CommandError:
+    return CommandError(f"ERR exactly one of {options} can be specified for {_text(name)}")
+
+
+# --- SORT (commands/sort.py) -------------------------------------------------------------
+SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"

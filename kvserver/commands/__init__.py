@@ -22,6 +22,8 @@ fills it. Where does a command live?
 * LPUSH, LPOP, LRANGE, LMOVE ... (lists): ``lists.py``
 * PFADD, PFCOUNT, PFMERGE: ``hyperloglog.py`` (the representation: kvserver/hll.py)
 * ZADD, ZRANGE, ZUNIONSTORE ... (sorted sets): ``zsets.py``
+* GEOADD, GEOSEARCH, GEORADIUS ... (on sorted sets): ``geo.py`` (the math: ``_geohash.py``)
+* SORT, SORT_RO: ``sort.py``
 """
 
 # Keep this order (not alphabetical): it is the order of COMMANDS, which
@@ -49,6 +51,8 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     hashes,
     zsets,
     pubsub,
+    geo,
+    sort,
 )
 from kvserver.commands.registry import COMMANDS, Command
 

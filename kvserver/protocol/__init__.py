@@ -25,6 +25,7 @@ value              RESP2                   RESP3               text line
 ``BigNumber``      bulk string             big number ``(``   as is
 ``Push``           array                   push ``>``          items, spaced
 ``Pushes``         each Push in turn       each Push in turn   one line each
+``DoubleText``     bulk string             double ``,``        as is
 ``CommandError``   ``-ERR ...``            ``-ERR ...``        ``ERR ...``
 =================  ======================  ==================  =================
 """
@@ -68,6 +69,14 @@ class Push(list):
 class Pushes(list):
     """Several pushes as one command's reply (SUBSCRIBE a b: a
     confirmation per channel), sent one after the other, with no header."""
+
+    __slots__ = ()
+
+
+class DoubleText(bytes):
+    """A double already written out (GEOPOS's coordinates, which Redis
+    prints as a long double, %.17Lf trimmed): RESP3 sends it as a double
+    ``,``, RESP2 as a bulk string."""
 
     __slots__ = ()
 

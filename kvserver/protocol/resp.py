@@ -34,6 +34,7 @@ from kvserver.protocol import (
     NEED_DATA,
     NO_REPLY,
     BigNumber,
+    DoubleText,
     NullArray,
     Push,
     Pushes,
@@ -356,6 +357,8 @@ def encode_reply(reply: object, resp: int = 2) -> bytes:
         return b"$%d\r\n%s\r\n" % (len(reply), reply)
     if kind is BigNumber:
         return b"(%s\r\n" % reply if resp == 3 else b"$%d\r\n%s\r\n" % (len(reply), reply)
+    if kind is DoubleText:
+        return b",%s\r\n" % reply if resp == 3 else b"$%d\r\n%s\r\n" % (len(reply), reply)
     if isinstance(reply, KvError):
         message = reply.message.replace("\r", " ").replace("\n", " ")
         return b"-%s\r\n" % message.encode()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from kvserver import errors
 from kvserver.config import MAX_INLINE_BYTES
 from kvserver.errors import CommandError, KvError
-from kvserver.protocol import NEED_DATA, NO_REPLY, BigNumber, NullArray, Pushes, Status, Verbatim, format_double
+from kvserver.protocol import NEED_DATA, NO_REPLY, BigNumber, DoubleText, NullArray, Pushes, Status, Verbatim, format_double
 
 GREETING = b"OK mini-redis ready\r\n"
 
@@ -235,7 +235,7 @@ def _encode_item(reply: object) -> bytes:
         return format_double(reply)
     if type(reply) is bool:
         return b"1" if reply else b"0"
-    if type(reply) is Verbatim or type(reply) is BigNumber:
+    if type(reply) is Verbatim or type(reply) is BigNumber or type(reply) is DoubleText:
         return quote(bytes(reply))
     if isinstance(reply, KvError):
         # One line, whatever the message holds.

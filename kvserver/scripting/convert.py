@@ -29,7 +29,7 @@ import math
 import lupa.lua51 as lua51
 
 from kvserver.errors import CommandError
-from kvserver.protocol import BigNumber, NullArray, SetReply, Status, Verbatim, format_double
+from kvserver.protocol import BigNumber, DoubleText, NullArray, SetReply, Status, Verbatim, format_double
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -63,6 +63,8 @@ def to_lua(runtime, reply: object, resp: int) -> object:
             inner = runtime.table_from({b"format": b"txt", b"string": bytes(reply)})
             return runtime.table_from({b"verbatim_string": inner})
         return bytes(reply)
+    if kind is DoubleText:  # GEOPOS's coordinates: a double in RESP3
+        return runtime.table_from({b"double": float(reply)}) if resp == 3 else bytes(reply)
     if kind is BigNumber:
         return runtime.table_from({b"big_number": bytes(reply)}) if resp == 3 else bytes(reply)
     if kind is SetReply and resp == 3:
