@@ -436,6 +436,8 @@ def subscribed_only(name: str) -> CommandError:
         f"ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET"
         " are allowed in this context"
     )
+
+
 # --- geo (commands/geo.py) ---------------------------------------------------------------
 GEO_UNIT = "ERR unsupported unit provided. please use M, KM, FT, MI"
 GEO_NEED_RADIUS = "ERR need numeric radius"
