@@ -22,6 +22,7 @@ fills it. Where does a command live?
 * LPUSH, LPOP, LRANGE, LMOVE ... (lists): ``lists.py``
 * PFADD, PFCOUNT, PFMERGE: ``hyperloglog.py`` (the representation: kvserver/hll.py)
 * ZADD, ZRANGE, ZUNIONSTORE ... (sorted sets): ``zsets.py``
+* XADD, XRANGE, XREADGROUP, XINFO ... (streams): ``streams.py``
 """
 
 # Keep this order (not alphabetical): it is the order of COMMANDS, which
@@ -49,6 +50,7 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     hashes,
     zsets,
     pubsub,
+    streams,
 )
 from kvserver.commands.registry import COMMANDS, Command
 
