@@ -541,3 +541,185 @@ def _command_info_head(reply: bytes) -> tuple:
     count = int(lines[5][1:])
     flags = sorted(lines[6 : 6 + count])
     return name, arity, flags, lines[6 + count : 9 + count]
+
+
+# -- redis-server loads kvserver's log ----------------------------------------------------
+
+STREAM_WORKLOAD = [
+    *[("XADD", "s", f"{i}-1", "f", f"v{i}") for i in range(1, 131)],
+    *[("XADD", "t", f"{i}-1", "f", f"v{i}") for i in range(1, 131)],
+    ("XADD", "s", "*", "big", "x" * 300),
+    ("XDEL", "s", "5-1", "77-1"),
+    ("XTRIM", "s", "MAXLEN", "~", "100"),
+    ("XTRIM", "t", "MAXLEN", "~", "20"),
+    ("XADD", "s", "MINID", "~", "3", "*", "a", "b"),
+    ("XGROUP", "CREATE", "s", "g", "0"),
+    ("XGROUP", "CREATE", "s", "h", "$", "ENTRIESREAD", "3"),
+    ("XREADGROUP", "GROUP", "g", "alice", "COUNT", "3", "STREAMS", "s", ">"),
+    ("XREADGROUP", "GROUP", "g", "bob", "COUNT", "2", "STREAMS", "s", ">"),
+    ("XREADGROUP", "GROUP", "g", "nick", "NOACK", "COUNT", "2", "STREAMS", "s", ">"),
+    ("XACK", "s", "g", "2-1"),
+    ("XCLAIM", "s", "g", "carol", "0", "3-1", "RETRYCOUNT", "5"),
+    ("XAUTOCLAIM", "s", "g", "dave", "0", "0", "COUNT", "1"),
+    ("XGROUP", "CREATECONSUMER", "s", "g", "erin"),
+    ("XGROUP", "CREATE", "empty", "eg", "$", "MKSTREAM"),
+    ("XADD", "e2", "1-1", "a", "b"),
+    ("XDEL", "e2", "1-1"),
+    ("XSETID", "e2", "5-0", "ENTRIESADDED", "9", "MAXDELETEDID", "4-0"),
+]
+
+
+def _stream_dump(port: int) -> dict:
+    """XINFO STREAM FULL of each stream (raw bytes), less seen-time (Redis's
+    replay stamps it with its own clock) and radix-tree-keys/-nodes (a
+    replay packs the listpacks anew, Redis's own too)."""
+    from tests.resp_client import RawRespClient
+
+    client = RawRespClient(port)
+    out = {}
+    for key in (b"s", b"t", b"empty", b"e2"):
+        info = client.call("XINFO", "STREAM", key, "FULL", "COUNT", "0")
+        info = re.sub(rb"(radix-tree-(?:keys|nodes)\r\n:)\d+", rb"\1N", info)
+        out[key] = re.sub(rb"(seen-time\r\n:)\d+", rb"\1T", info)
+    client.close()
+    return out
+
+
+@pytest.mark.parametrize("rewrite", [False, True], ids=["as written", "after BGREWRITEAOF"])
+def test_redis_server_loads_the_log_to_the_same_streams(tmp_path, start_server, rewrite):
+    from tests.test_log_interop import _start_redis_on
+
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    log_path = tmp_path / "kv.aof"
+    server = start_server(aof_path=str(log_path))
+    r = redis.Redis(port=server.resp_port, protocol=2)
+    for args in STREAM_WORKLOAD:
+        r.execute_command(*args)
+    if rewrite:
+        r.bgrewriteaof()
+        rewriter = server.server.rewriter
+        wait_for(lambda: rewriter.rewrites == 1 and not rewriter.in_progress, "the rewrite to finish")
+    ours = _stream_dump(server.resp_port)
+    server.stop()
+    proc, port = _start_redis_on(log_path, tmp_path)
+    try:
+        theirs = _stream_dump(port)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert all(name in ours[b"s"] for name in (b"alice", b"bob", b"carol", b"dave", b"erin", b"nick"))
+    assert theirs == ours
+
+
+# -- redis-py -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_py_stream_methods(start_server, protocol):
+    server = start_server()
+    r = redis.Redis(port=server.resp_port, protocol=protocol)
+    assert r.xadd("s", {"a": "1"}, id="1-1") == b"1-1"
+    assert r.xadd("s", {"b": "2"}, id="2-1") == b"2-1"
+    assert r.xadd("s", {"c": "3"}, maxlen=5, approximate=False) .startswith(b"")
+    assert r.xlen("s") == 3
+    assert r.xrange("s", "-", "+", count=2) == [(b"1-1", {b"a": b"1"}), (b"2-1", {b"b": b"2"})]
+    assert r.xrevrange("s", "+", "-", count=1)[0][1] == {b"c": b"3"}
+    streams = r.xread({"s": "1-1"}, count=1)
+    if protocol == 3:
+        assert streams == {b"s": [[(b"2-1", {b"b": b"2"})]]} or streams == {b"s": [(b"2-1", {b"b": b"2"})]}
+    else:
+        assert streams == [[b"s", [(b"2-1", {b"b": b"2"})]]]
+    assert r.xgroup_create("s", "g", id="0") is True
+    got = r.xreadgroup("g", "alice", {"s": ">"}, count=2)
+    assert got
+    pending = r.xpending("s", "g")
+    assert pending["pending"] == 2 and pending["min"] == b"1-1" and pending["max"] == b"2-1"
+    assert pending["consumers"] == [{"name": b"alice", "pending": 2}]
+    detail = r.xpending_range("s", "g", "-", "+", 10)
+    assert [d["message_id"] for d in detail] == [b"1-1", b"2-1"]
+    assert r.xack("s", "g", "1-1") == 1
+    claimed = r.xclaim("s", "g", "bob", 0, ["2-1"], justid=True)
+    assert claimed == [b"2-1"]
+    auto = r.xautoclaim("s", "g", "carol", 0, "0", justid=True)
+    assert auto == [b"2-1"]  # redis-py keeps only the claimed IDs with JUSTID
+    assert r.xautoclaim("s", "g", "carol", 0, "0")[0] == b"0-0"
+    info = r.xinfo_stream("s")
+    assert info["length"] == 3 and info["groups"] == 1
+    assert info["first-entry"][0] == b"1-1"
+    groups = r.xinfo_groups("s")
+    assert groups[0]["name"] == b"g" and groups[0]["pending"] == 1
+    consumers = r.xinfo_consumers("s", "g")
+    assert [c["name"] for c in consumers] == [b"alice", b"bob", b"carol"]
+    assert r.xtrim("s", maxlen=1, approximate=False) == 2
+    assert r.xdel("s", "2-1") == 0
+    assert r.xgroup_destroy("s", "g") == 1
+
+
+# -- readers against writers ------------------------------------------------------------------
+
+
+def test_readers_never_see_a_torn_stream(start_server):
+    """Each writer transaction adds two entries and a group read delivers
+    both; readers must always see an even length, IDs in order, and a
+    pending count that matches the entries read."""
+    server = start_server()
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    stop = threading.Event()
+    problems: list[str] = []
+    base = redis.Redis(port=server.resp_port, protocol=2)
+    base.execute_command("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM", "ENTRIESREAD", "0")
+
+    def writer() -> None:
+        r = redis.Redis(port=server.resp_port, protocol=2)
+        while not stop.is_set():
+            with r.pipeline(transaction=True) as pipe:
+                pipe.execute_command("XADD", "s", "MAXLEN", "~", "300", "*", "a", "1")
+                pipe.execute_command("XADD", "s", "*", "b", "2")
+                pipe.execute_command("XREADGROUP", "GROUP", "g", "w", "STREAMS", "s", ">")
+                pipe.execute()
+
+    def reader() -> None:
+        r = redis.Redis(port=server.resp_port, protocol=2)
+        while not stop.is_set():
+            try:
+                entries = r.xrange("s", "-", "+")
+                ids = [tuple(map(int, i.split(b"-"))) for i, _ in entries]
+                if len(entries) % 2 or ids != sorted(ids):
+                    problems.append(f"torn: {len(entries)} entries")
+                    return
+                (group,) = r.xinfo_groups("s")
+                if group["pending"] % 2 or group["lag"] != 0 or group["entries-read"] != group["pending"]:
+                    problems.append(f"torn group: {group}")
+                    return
+            except Exception as exc:  # noqa: BLE001 - any error is the failure
+                problems.append(repr(exc))
+                return
+
+    threads = [threading.Thread(target=writer) for _ in range(2)] + [threading.Thread(target=reader) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and not problems:
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        sys.setswitchinterval(old)
+    assert not problems, problems[:3]
+    assert base.xlen("s") > 0
+
+
+def test_block_answers_at_once_when_it_can_and_is_refused_when_it_would_wait(kv):
+    kv("XADD", "s", "1-1", "a", "b")
+    assert kv("XREAD", "BLOCK", 0, "STREAMS", "s", "0") == [[b"s", [[b"1-1", [b"a", b"b"]]]]]
+    assert error_text(kv("XREAD", "BLOCK", 100, "STREAMS", "s", "$")).startswith("ERR BLOCK is not supported yet")
+    kv("MULTI")
+    kv("XREAD", "BLOCK", 100, "STREAMS", "s", "$")
+    assert kv("EXEC") == [NullArray]
+
+
+from kvserver.protocol import NullArray  # noqa: E402

@@ -27,10 +27,13 @@ Several records of one command go inside MULTI ... EXEC, as Redis 7.0
 writes them. IDs never go backwards: ``*`` takes ``session.now`` or, when
 the clock is behind the last ID, the last ID's ms with the next sequence.
 
-BLOCK (XREAD, XREADGROUP) needs the shared blocking mechanism (a waiting
-client served by the write that makes its key ready), which kvserver does
-not have yet: it is refused with ``errors.STREAM_BLOCK_UNSUPPORTED`` rather
-than answered as if the timeout had passed.
+BLOCK (XREAD, XREADGROUP) answers at once when there is something to
+serve, and inside EXEC or a script (where Redis never blocks) answers the
+null reply; a read that would have to wait needs the shared blocking
+mechanism (a waiting client served by the write that makes its key ready),
+which kvserver does not have yet, so it is refused with
+``errors.STREAM_BLOCK_UNSUPPORTED`` rather than answered as if the timeout
+had passed.
 """
 
 from __future__ import annotations
@@ -507,8 +510,6 @@ def _xread(session: Session, args: list[bytes], group_read: bool) -> object:
         else:
             after = parse_strict_id(raw)
         targets.append((key, stream, group, after))
-    if block is not None and not session.loading:
-        raise CommandError(errors.STREAM_BLOCK_UNSUPPORTED)
     served = []
     records: list[list[bytes]] = []
     for key, stream, group, after in targets:
@@ -521,6 +522,10 @@ def _xread(session: Session, args: list[bytes], group_read: bool) -> object:
         served_now = _serve_group(session, key, stream, group, consumer_name, after, count, noack, records)
         if served_now is not None:
             served.append((key, served_now))
+    if not served and block is not None and session.group is None and not session.loading:
+        # It would have to wait: that needs the blocking mechanism. (Inside
+        # EXEC or a script Redis never blocks: the null reply below.)
+        raise CommandError(errors.STREAM_BLOCK_UNSUPPORTED)
     _log(session, records)
     if not served:
         return NullArray
