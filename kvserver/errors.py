@@ -437,6 +437,7 @@ def subscribed_only(name: str) -> CommandError:
         " are allowed in this context"
     )
 
+
 # --- streams (commands/streams.py): Redis 7.0's t_stream.c texts ----------------
 STREAM_INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
 STREAM_INVALID_START = "ERR invalid start ID for the interval"
