@@ -465,3 +465,73 @@ def geo_exactly_one(options: str, name: bytes) -> CommandError:
 
 # --- SORT (commands/sort.py) -------------------------------------------------------------
 SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"
+
+
+# --- streams (commands/streams.py): Redis 7.0's t_stream.c texts ----------------
+STREAM_INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
+STREAM_INVALID_START = "ERR invalid start ID for the interval"
+STREAM_INVALID_END = "ERR invalid end ID for the interval"
+STREAM_ID_ZERO = "ERR The ID specified in XADD must be greater than 0-0"
+STREAM_ID_TOO_SMALL = "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+STREAM_EXHAUSTED = "ERR The stream has exhausted the last possible ID, unable to add more items"
+STREAM_MAXLEN_AND_MINID = "ERR syntax error, MAXLEN and MINID options at the same time are not compatible"
+STREAM_MAXLEN_NEGATIVE = "ERR The MAXLEN argument must be >= 0."
+STREAM_LIMIT_NEGATIVE = "ERR The LIMIT argument must be >= 0."
+STREAM_LIMIT_WITHOUT_STRATEGY = "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy"
+STREAM_LIMIT_WITHOUT_APPROX = "ERR syntax error, LIMIT cannot be used without the special ~ option"
+STREAM_XTRIM_NEEDS_STRATEGY = "ERR syntax error, XTRIM must be called with a trimming strategy"
+STREAM_ENTRIES_ADDED_NEGATIVE = "ERR entries_added must be positive"
+STREAM_SETID_BELOW_GIVEN_MAX_DELETED = (
+    "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id"
+)
+STREAM_SETID_TOO_SMALL = "ERR The ID specified in XSETID is smaller than the target stream top item"
+STREAM_SETID_ENTRIES_ADDED_SMALL = (
+    "ERR The entries_added specified in XSETID is smaller than the target stream length"
+)
+STREAM_GROUP_IN_XREAD = "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."
+STREAM_NOACK_IN_XREAD = "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."
+STREAM_MISSING_GROUP = "ERR Missing GROUP option for XREADGROUP"
+STREAM_DOLLAR_IN_XREADGROUP = (
+    "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of "
+    "this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID "
+    "would just return an empty result set."
+)
+STREAM_GREATER_IN_XREAD = (
+    "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."
+)
+# Redis 7.0 says XREAD for XREADGROUP too.
+STREAM_UNBALANCED = "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
+STREAM_TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+STREAM_TIMEOUT_NEGATIVE = "ERR timeout is negative"
+# kvserver's own: BLOCK waits for the shared blocking mechanism (BLPOP's), not there yet.
+STREAM_BLOCK_UNSUPPORTED = (
+    "ERR BLOCK is not supported yet: kvserver has no blocking mechanism for streams (XREAD and "
+    "XREADGROUP without BLOCK work)"
+)
+STREAM_XGROUP_NEEDS_KEY = (
+    "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to "
+    "use the MKSTREAM option to create an empty stream automatically."
+)
+STREAM_ENTRIES_READ_INVALID = "ERR value for ENTRIESREAD must be positive or -1"
+STREAM_BUSYGROUP = "BUSYGROUP Consumer Group name already exists"
+XCLAIM_BAD_MIN_IDLE = "ERR Invalid min-idle-time argument for XCLAIM"
+XCLAIM_BAD_IDLE = "ERR Invalid IDLE option argument for XCLAIM"
+XCLAIM_BAD_TIME = "ERR Invalid TIME option argument for XCLAIM"
+XCLAIM_BAD_RETRYCOUNT = "ERR Invalid RETRYCOUNT option argument for XCLAIM"
+XAUTOCLAIM_BAD_MIN_IDLE = "ERR Invalid min-idle-time argument for XAUTOCLAIM"
+XAUTOCLAIM_COUNT = "ERR COUNT must be > 0"
+
+
+def stream_nogroup(key: bytes, group: bytes, suffix: str = "") -> str:
+    return f"NOGROUP No such key '{_text(key)}' or consumer group '{_text(group)}'{suffix}"
+
+
+def stream_xgroup_nogroup(group: bytes, key: bytes) -> str:
+    return f"NOGROUP No such consumer group '{_text(group)}' for key name '{_text(key)}'"
+
+
+stream_xinfo_nogroup = stream_xgroup_nogroup
+
+
+def xclaim_unrecognized(option: bytes) -> str:
+    return f"ERR Unrecognized XCLAIM option '{_text(option)}'"

@@ -24,6 +24,7 @@ fills it. Where does a command live?
 * ZADD, ZRANGE, ZUNIONSTORE ... (sorted sets): ``zsets.py``
 * GEOADD, GEOSEARCH, GEORADIUS ... (on sorted sets): ``geo.py`` (the math: ``_geohash.py``)
 * SORT, SORT_RO: ``sort.py``
+* XADD, XRANGE, XREADGROUP, XINFO ... (streams): ``streams.py``
 """
 
 # Keep this order (not alphabetical): it is the order of COMMANDS, which
@@ -53,6 +54,7 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     pubsub,
     geo,
     sort,
+    streams,
 )
 from kvserver.commands.registry import COMMANDS, Command
 

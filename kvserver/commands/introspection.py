@@ -34,6 +34,7 @@ _GROUPS = {
     "hashes": "hash",
     "zsets": "sorted-set",
     "pubsub": "pubsub",
+    "streams": "stream",
 }
 # Redis's ACL category for each group.
 _GROUP_CATEGORIES = {
@@ -47,6 +48,7 @@ _GROUP_CATEGORIES = {
     "hash": "@hash",
     "sorted-set": "@sortedset",
     "pubsub": "@pubsub",
+    "stream": "@stream",
 }
 
 

@@ -4,8 +4,9 @@ A stored value is one of:
 
 * a string: plain ``bytes``, immutable, replaced whole by every write (the
   common case stays as cheap as a dict of bytes);
-* a container: a ``List``, ``Hash``, ``Set`` or ``Zset`` (lists.py,
-  hashes.py, sets.py, zsets.py), changed in place by the commands of its type.
+* a container: a ``List``, ``Hash``, ``Set``, ``Zset`` or ``Stream``
+  (lists.py, hashes.py, sets.py, zsets.py, streams.py), changed in place by
+  the commands of its type (a stream stays stored when empty).
 
 Every kind answers the same questions, through the functions below, so the
 store, the log rewrite, COPY, TYPE, OBJECT and MEMORY never ask "which
@@ -39,14 +40,15 @@ from __future__ import annotations
 from kvserver.values.hashes import Hash
 from kvserver.values.lists import List
 from kvserver.values.sets import Set, is_int64
+from kvserver.values.streams import Stream
 from kvserver.values.zsets import Zset
 
 # Redis's AOF_REWRITE_ITEMS_PER_CMD: the rewrite writes a container in
 # commands of at most this many elements, so no record is huge.
 REWRITE_ITEMS_PER_COMMAND = 64
 
-CONTAINERS = (List, Hash, Set, Zset)
-TYPE_NAMES: dict[type, str] = {bytes: "string", List: "list", Hash: "hash", Set: "set", Zset: "zset"}
+CONTAINERS = (List, Hash, Set, Zset, Stream)
+TYPE_NAMES: dict[type, str] = {bytes: "string", List: "list", Hash: "hash", Set: "set", Zset: "zset", Stream: "stream"}
 
 
 def type_name(value: object) -> str:
