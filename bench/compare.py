@@ -280,10 +280,16 @@ class KvServer(ServerProcess):
             sys.executable, "-m", "kvserver", "0", str(workdir / "bench.aof"),
             "--resp-port", "0", "--log-level", "info",
         ]  # fmt: skip
+        # ``python -m`` puts the working directory first on sys.path: the
+        # checkout must be that directory too, or the code beside the caller
+        # would run instead.
         env = {**os.environ, "PYTHONPATH": str(source)} if source is not None else None
+        cwd = str(source) if source is not None else None
         self.log_path = workdir / "kvserver.log"
         with open(self.log_path, "wb") as log:
-            super().__init__(subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=log, env=env))
+            super().__init__(
+                subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=cwd)
+            )
         self.port, self.resp_port = self._wait_ready()
 
     def _wait_ready(self) -> tuple[int, int]:
