@@ -76,17 +76,21 @@ class TxWriter(Writer):
 
 @dataclass
 class TypeWriter(Writer):
-    """Grows one list, one hash and one set of its own (RPUSH, HSET, SADD),
-    so that a trial checks containers changed in place too. ``sent`` and
-    ``acked`` hold (key, element) pairs as keys."""
+    """Grows a list, a hash, a set, a sorted set and a bitmap of its own
+    (RPUSH, HSET, SADD, ZADD, SETBIT), so that a trial checks values
+    changed in place too. ``sent`` and ``acked`` hold (key, element) pairs
+    as keys (a bitmap's element is the bit's offset)."""
+
+    COMMANDS = (b"RPUSH %s %s", b"HSET %s %s x", b"SADD %s %s", b"ZADD %s 1 %s", b"SETBIT %s %s 1")
+    PREFIXES = (b"l", b"h", b"s", b"z", b"b")
+    ACK = (b"1", b"1", b"1", b"1", b"0")  # a new element; SETBIT answers the bit's old value
 
     def write(self, client: TextClient, i: int) -> None:
-        element = b"e%d" % i
-        kind = i % 3
-        key = (b"l%d", b"h%d", b"s%d")[kind] % self.index
-        command = (b"RPUSH %s %s", b"HSET %s %s x", b"SADD %s %s")[kind] % (key, element)
+        kind = i % len(self.COMMANDS)
+        key = self.PREFIXES[kind] + b"%d" % self.index
+        element = b"%d" % i if kind == 4 else b"e%d" % i
         self.sent[(key, element)] = b""
-        if client.call(command) == b"1":
+        if client.call(self.COMMANDS[kind] % (key, element)) == self.ACK[kind]:
             self.acked[(key, element)] = b""
 
 
@@ -192,12 +196,21 @@ def _check_containers(writer: TypeWriter, keyspace) -> None:
     """Every acknowledged element is there; nothing unsent is; the list
     holds its elements in the order they were pushed."""
     data = keyspace.dbs[0].data
+
+    def elements(key: bytes, value) -> set[bytes]:
+        if type(value) is bytes:  # the bitmap: the offsets of its set bits
+            return {b"%d" % n for n in range(len(value) * 8) if value[n // 8] & (0x80 >> (n % 8))}
+        if hasattr(value, "scores"):  # a sorted set: its members
+            return set(value.scores)
+        return set(value)
+
+    mine = {prefix + b"%d" % writer.index for prefix in TypeWriter.PREFIXES}
+    found = {key: elements(key, value) for key, value in data.items() if key in mine}
     for key, element in writer.acked:
-        assert element in data.get(key, ()), f"acknowledged {element!r} in {key!r} lost"
-    for key, value in data.items():
-        if key.startswith((b"l%d" % writer.index, b"h%d" % writer.index, b"s%d" % writer.index)):
-            for element in value:
-                assert (key, element) in writer.sent, f"{element!r} in {key!r} was never sent"
+        assert element in found.get(key, ()), f"acknowledged {element!r} in {key!r} lost"
+    for key, present in found.items():
+        for element in present:
+            assert (key, element) in writer.sent, f"{element!r} in {key!r} was never sent"
     pushed = data.get(b"l%d" % writer.index)
     if pushed:
         order = [int(e[1:]) for e in pushed]

@@ -31,6 +31,6 @@ def test_kill_9_in_a_stream_of_transactions_leaves_each_whole_or_absent(tmp_path
 
 
 @pytest.mark.parametrize("seed", range(2))
-def test_kill_9_while_lists_hashes_and_sets_grow_loses_no_acknowledged_element(tmp_path, seed):
+def test_kill_9_while_lists_hashes_sets_zsets_and_bitmaps_grow_loses_no_acknowledged_element(tmp_path, seed):
     result = run_trial(tmp_path, random.Random(300 + seed), writers=6, max_run_s=0.6, rewrite=True, types=True)
     assert result["acknowledged"] > 0 and result["rewrites"] > 0
