@@ -26,7 +26,7 @@ import pytest
 
 from kvserver.aof import replay
 from kvserver.commands import COMMANDS
-from kvserver.commands.keyspace import _parse_cursor
+from kvserver.commands.keyspace import parse_cursor
 from kvserver.dispatch import Dispatcher
 from kvserver.errors import CommandError
 from kvserver.protocol import Status
@@ -257,7 +257,7 @@ def test_scan_leaves_out_and_reclaims_expired_keys(kv):
     ],
 )
 def test_scan_cursors_that_redis_accepts(kv, cursor, value):
-    assert _parse_cursor(cursor) == value
+    assert parse_cursor(cursor) == value
     assert isinstance(kv("SCAN", cursor), list)
 
 

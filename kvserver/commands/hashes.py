@@ -32,8 +32,7 @@ from kvserver import errors
 from kvserver.commands import longdouble
 from kvserver.commands.access import changed, read, write
 from kvserver.commands.glob import compile_pattern
-from kvserver.commands.keyspace import DEFAULT_SCAN_COUNT
-from kvserver.commands.keyspace import _parse_cursor as parse_cursor  # SCAN's cursor, as Redis reads it
+from kvserver.commands.keyspace import parse_cursor, scan_options  # SCAN's, as Redis reads them
 from kvserver.commands.parsing import INT64_MAX, INT64_MIN, parse_int
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
@@ -340,20 +339,7 @@ def hscan(session: Session, args: list[bytes]) -> object:
     value = read(session, key, Hash)
     if value is None:
         return [b"0", []]
-    count = DEFAULT_SCAN_COUNT
-    pattern = None
-    i = 2
-    while i < len(args):
-        word = args[i].upper()
-        if i + 1 >= len(args) or word not in (b"COUNT", b"MATCH"):
-            raise CommandError(errors.SYNTAX)
-        if word == b"COUNT":
-            count = parse_int(args[i + 1])
-            if count < 1:
-                raise CommandError(errors.SYNTAX)
-        else:
-            pattern = args[i + 1]
-        i += 2
+    count, pattern, _ = scan_options(args[2:])
     cursor, fields = value.scan(cursor, count)
     match = None if pattern is None or pattern == b"*" else compile_pattern(pattern)
     found = []

@@ -295,24 +295,8 @@ def scan(session: Session, args: list[bytes]) -> object:
     MATCH and TYPE filter each batch after it is taken, so a batch may
     come back empty before the walk ends.
     """
-    cursor = _parse_cursor(args[0])
-    count = DEFAULT_SCAN_COUNT
-    pattern = wanted_type = None
-    i = 1
-    while i < len(args):
-        word = args[i].upper()
-        if i + 1 >= len(args) or word not in (b"COUNT", b"MATCH", b"TYPE"):
-            raise CommandError(errors.SYNTAX)
-        if word == b"COUNT":
-            count = parse_int(args[i + 1])
-            if count < 1:
-                raise CommandError(errors.SYNTAX)
-        elif word == b"MATCH":
-            pattern = args[i + 1]
-        else:
-            # Redis compares the name with strcasecmp: case-blind, up to a NUL.
-            wanted_type = args[i + 1].split(b"\0", 1)[0].lower()
-        i += 2
+    cursor = parse_cursor(args[0])
+    count, pattern, wanted_type = scan_options(args[1:], with_type=True)
 
     db, now = session.db, session.now
     # Cursors are bucket numbers (store.py); any other number Redis accepts
@@ -332,10 +316,35 @@ def scan(session: Session, args: list[bytes]) -> object:
     return [b"%d" % cursor, found]
 
 
+def scan_options(options: list[bytes], with_type: bool = False) -> tuple[int, bytes | None, bytes | None]:
+    """SCAN's options and HSCAN/SSCAN/ZSCAN's (``with_type``: SCAN's TYPE
+    too): COUNT (at least 1), MATCH, TYPE, each a word and its value, as
+    Redis reads them; (count, pattern or None, type name or None)."""
+    count = DEFAULT_SCAN_COUNT
+    pattern = wanted_type = None
+    words = (b"COUNT", b"MATCH", b"TYPE") if with_type else (b"COUNT", b"MATCH")
+    i = 0
+    while i < len(options):
+        word = options[i].upper()
+        if i + 1 >= len(options) or word not in words:
+            raise CommandError(errors.SYNTAX)
+        if word == b"COUNT":
+            count = parse_int(options[i + 1])
+            if count < 1:
+                raise CommandError(errors.SYNTAX)
+        elif word == b"MATCH":
+            pattern = options[i + 1]
+        else:
+            # Redis compares the name with strcasecmp: case-blind, up to a NUL.
+            wanted_type = options[i + 1].split(b"\0", 1)[0].lower()
+        i += 2
+    return count, pattern, wanted_type
+
+
 _C_SPACE = b" \t\n\v\f\r"
 
 
-def _parse_cursor(raw: bytes) -> int:
+def parse_cursor(raw: bytes) -> int:
     """SCAN's cursor as Redis reads it: C's strtoul, base 10, refusing a
     leading space, anything after the digits, and values past 64 bits.
 

@@ -28,7 +28,7 @@ from kvserver import errors
 from kvserver.commands.access import changed, read, write
 from kvserver.commands.glob import compile_pattern
 from kvserver.commands.introspection import KEY_FINDERS
-from kvserver.commands.keyspace import DEFAULT_SCAN_COUNT, _parse_cursor
+from kvserver.commands.keyspace import parse_cursor, scan_options
 from kvserver.commands.parsing import INT64_MAX, parse_int
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
@@ -412,25 +412,11 @@ def sscan(session: Session, args: list[bytes]) -> object:
     small set of integers (an intset) comes whole, with cursor 0, as in
     Redis.
     """
-    cursor = _parse_cursor(args[1])
+    cursor = parse_cursor(args[1])
     value = read(session, args[0], Set)
     if value is None:  # Redis answers before it looks at the options
         return [b"0", []]
-    count = DEFAULT_SCAN_COUNT
-    pattern = None
-    options = args[2:]
-    i = 0
-    while i < len(options):
-        word = options[i].upper()
-        if i + 1 >= len(options) or word not in (b"COUNT", b"MATCH"):
-            raise CommandError(errors.SYNTAX)
-        if word == b"COUNT":
-            count = parse_int(options[i + 1])
-            if count < 1:
-                raise CommandError(errors.SYNTAX)
-        else:
-            pattern = options[i + 1]
-        i += 2
+    count, pattern, _ = scan_options(args[2:])
     if value.encoding(session.keyspace.encodings) == "intset":
         cursor, batch = 0, _members_in_order(session, value)
     else:

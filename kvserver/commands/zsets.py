@@ -31,7 +31,7 @@ from kvserver import errors
 from kvserver.commands.access import changed, read, write
 from kvserver.commands.glob import compile_pattern
 from kvserver.commands.introspection import KEY_FINDERS
-from kvserver.commands.keyspace import _parse_cursor
+from kvserver.commands.keyspace import parse_cursor, scan_options
 from kvserver.commands.parsing import INT64_MAX, parse_int
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
@@ -39,8 +39,6 @@ from kvserver.protocol import NullArray, format_double
 from kvserver.session import Session
 from kvserver.values import Set, Zset
 
-# ZSCAN's COUNT when none is given (Redis's default for every SCAN).
-DEFAULT_SCAN_COUNT = 10
 # Redis's ZRANDMEMBER refuses counts below -LONG_MAX (their negation overflows).
 RANDMEMBER_MIN = -INT64_MAX
 # The size up to which a lex range is found by walking from the ends, as
@@ -847,23 +845,11 @@ def zscan(session: Session, args: list[bytes]) -> object:
     present throughout is returned, and members sharing a score come in
     one batch).
     """
-    cursor = _parse_cursor(args[1])
+    cursor = parse_cursor(args[1])
     value = read(session, args[0], Zset)
     if value is None:
         return [b"0", []]
-    count, pattern = DEFAULT_SCAN_COUNT, None
-    i = 2
-    while i < len(args):
-        word = args[i].upper()
-        if i + 1 >= len(args) or word not in (b"COUNT", b"MATCH"):
-            raise CommandError(errors.SYNTAX)
-        if word == b"COUNT":
-            count = parse_int(args[i + 1])
-            if count < 1:
-                raise CommandError(errors.SYNTAX)
-        else:
-            pattern = args[i + 1]
-        i += 2
+    count, pattern, _ = scan_options(args[2:])
     n = len(value)
     if value.encoding(session.keyspace.encodings) == "listpack":
         pairs, cursor = value.at(0, n), 0
