@@ -69,6 +69,8 @@ class ServerState:
         from kvserver.pubsub import PubSub
 
         self.pubsub = PubSub()
+        # Keyspace notifications go out through it (kvserver/notify.py).
+        keyspace.publish = self.pubsub.publish
         # shutdown-timeout (config.py), live: CONFIG SET changes it, the
         # reactor reads it when a shutdown begins.
         self.shutdown_timeout = config.shutdown_timeout_seconds

@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from kvserver import config
+from kvserver import config, notify
 from kvserver.ticker import Ticker
 from kvserver.values import EncodingSettings, duplicate
 
@@ -132,6 +132,9 @@ class Database:
             self.expires[key] = deadline
         if self.watched:
             self._touch(key)
+        if old is _MISSING and self.keyspace.notify_flags & notify.NEW:
+            # Redis's dbAdd: "new", before the command's own event.
+            notify.publish(self.keyspace, self.index, b"new", key)
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; True if it was there."""
@@ -362,6 +365,8 @@ class Database:
         if on_expired is not None and not on_expired(self, key):
             return False
         self.delete(key)
+        if self.keyspace.notify_flags & notify.EXPIRED:
+            notify.publish(self.keyspace, self.index, b"expired", key)
         return True
 
     def sweep(self, now: int, deadline_s: float) -> int:
@@ -474,6 +479,12 @@ class Keyspace:
         # Past this many bytes a sparse HyperLogLog turns dense (Redis's
         # hll-sparse-max-bytes; kvserver/hll.py).
         self.hll_sparse_max_bytes = DEFAULT_HLL_SPARSE_MAX_BYTES
+        # Keyspace notifications (kvserver/notify.py): the flags as set
+        # (notify-keyspace-events), the flags to test (0 while nothing would
+        # be published), and the pub/sub registry's publish (set by the server).
+        self.notify_config = 0
+        self.notify_flags = 0
+        self.publish: Callable[[bytes, bytes], int] | None = None
         self.dbs = [Database(i, self) for i in range(databases)]
         # Scripts and function libraries (kvserver/scripting): server-wide,
         # created on first use. busy_script: the Busy of the script running

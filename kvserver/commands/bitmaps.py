@@ -32,6 +32,7 @@ from kvserver.commands.parsing import parse_int
 from kvserver.commands.registry import command
 from kvserver.commands.strings import PROTO_MAX_BULK_LEN
 from kvserver.errors import CommandError
+from kvserver.notify import GENERIC, STRING, notify
 from kvserver.session import Session
 
 # BITFIELD's widths, as Redis: signed up to 64 bits, unsigned up to 63 (a
@@ -138,6 +139,7 @@ def setbit(session: Session, args: list[bytes]) -> object:
         new = b"".join((old, bytes(byte - len(old)), patched))
     _write(session, key, new, created)
     session.log(b"SETBIT", *args)
+    notify(session, STRING, b"setbit", key)
     return was
 
 
@@ -255,6 +257,9 @@ def bitop(session: Session, args: list[bytes]) -> object:
         if db.lookup(destination, session.now) is None:
             return 0  # nothing changed, nothing logged
         db.delete(destination)
+        session.log(b"BITOP", *args)
+        notify(session, GENERIC, b"del", destination)
+        return 0
     else:
         if op == b"NOT":
             result = values[0].translate(_INVERT)
@@ -271,8 +276,10 @@ def bitop(session: Session, args: list[bytes]) -> object:
                 else:
                     combined ^= number
             result = combined.to_bytes(length, "big")
+        db.lookup(destination, session.now)  # one past its deadline expires first, as in Redis
         db.set(destination, result, None)
     session.log(b"BITOP", *args)
+    notify(session, STRING, b"set", destination)
     return length
 
 
@@ -393,6 +400,7 @@ def _bitfield(session: Session, args: list[bytes], readonly_command: bool) -> li
     if created or len(buffer) != len(old) or buffer != old:
         _write(session, key, bytes(buffer), created)
         session.log(b"BITFIELD", *args)
+        notify(session, STRING, b"setbit", key)
     return replies
 
 

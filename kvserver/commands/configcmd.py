@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kvserver import config, errors
+from kvserver import config, errors, notify
 from kvserver.commands.containers import container
 from kvserver.commands.glob import glob_matcher
 from kvserver.commands.parsing import INT32_MAX, INT64_MAX, parse_int
@@ -58,7 +58,7 @@ class Setting:
 
     name: str
     get: Callable[[ServerState], str]
-    kind: str  # "bool", "int", "memory", "enum", "save", "obuf" or "string"
+    kind: str  # "bool", "int", "memory", "enum", "save", "obuf", "keyspace-events" or "string"
     mode: str = "fixed"
     choices: tuple[str, ...] = ()
     # A live setting's hook, given the parsed value (appendfsync's is
@@ -196,6 +196,14 @@ SETTINGS = {
             set=lambda st, value: setattr(st.keyspace, "hll_sparse_max_bytes", value),
             minimum=0,
             maximum=INT64_MAX,  # Redis's LONG_MAX
+        ),
+        # -- keyspace notifications (kvserver/notify.py) --
+        Setting(
+            "notify-keyspace-events",
+            lambda st: notify.format_flags(st.keyspace.notify_config),
+            "keyspace-events",
+            "live",
+            set=lambda st, value: notify.configure(st.keyspace, value),
         ),
         Setting(
             "client-output-buffer-limit",
@@ -363,6 +371,11 @@ def _parse_setting(setting: Setting, text: str) -> object:
             return config.parse_output_buffer_limits(text)
         except ValueError as exc:
             raise errors.config_set_failed(setting.name, str(exc)) from None
+    if setting.kind == "keyspace-events":
+        flags = notify.parse_flags(text)
+        if flags is None:
+            raise errors.config_set_failed(setting.name, notify.INVALID_FLAGS)
+        return flags
     if setting.kind == "save":
         fields = text.split()
         if len(fields) % 2 or not all(f.isdigit() for f in fields):

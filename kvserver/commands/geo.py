@@ -223,7 +223,7 @@ def _search(session: Session, name: bytes, args: list[bytes], kind: str, *, stor
         raise CommandError(errors.GEO_ANY_NEEDS_COUNT)
 
     if value is None:
-        return [] if store_key is None else _store(session, name, store_key, Zset(), args)
+        return [] if store_key is None else _store(session, name, store_key, Zset(), args, _store_event(search_store))
     if count and sort is None and not any_:
         sort = b"asc"  # the closest COUNT, so they must be sorted
 
@@ -246,7 +246,7 @@ def _search(session: Session, name: bytes, args: list[bytes], kind: str, *, stor
             result = Zset((member, dist / shape.conversion) for dist, member, _, _, _ in found)
         else:
             result = Zset((member, score) for _, member, score, _, _ in found)
-        return _store(session, name, store_key, result, args)
+        return _store(session, name, store_key, result, args, _store_event(search_store))
 
     replies: list[object] = []
     for dist, member, score, x, y in found:
@@ -262,6 +262,11 @@ def _search(session: Session, name: bytes, args: list[bytes], kind: str, *, stor
             item.append([_coordinate(x), _coordinate(y)])
         replies.append(item)
     return replies
+
+
+def _store_event(search_store: bool) -> bytes:
+    # What Redis's georadiusGeneric notifies for the stored result.
+    return b"geosearchstore" if search_store else b"georadiusstore"
 
 
 def _member_position(value: Zset, member: bytes) -> tuple[float, float]:

@@ -36,6 +36,7 @@ from kvserver.commands.keyspace import parse_cursor, scan_options  # SCAN's, as 
 from kvserver.commands.parsing import INT64_MAX, INT64_MIN, parse_int
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
+from kvserver.notify import HASH, notify, notify_change
 from kvserver.protocol import OK
 from kvserver.session import Session
 from kvserver.values import Hash
@@ -70,6 +71,7 @@ def _set_pairs(session: Session, args: list[bytes], name: str) -> int:
     created, undo = value.set_fields(args[1:])
     changed(session, key, value, before, undo)
     session.log(name.upper().encode(), *args)
+    notify(session, HASH, b"hset", key)
     return created
 
 
@@ -112,6 +114,7 @@ def hsetnx(session: Session, args: list[bytes]) -> object:
     _, undo = value.set_field(field, new)
     changed(session, key, value, before, undo)
     session.log(b"HSETNX", *args)
+    notify(session, HASH, b"hset", key)
     return 1
 
 
@@ -131,6 +134,7 @@ def hdel(session: Session, args: list[bytes]) -> object:
     if removed:
         changed(session, key, value, before, undo)
         session.log(b"HDEL", *args)
+        notify_change(session, HASH, b"hdel", key, value)
     return removed
 
 
@@ -156,6 +160,7 @@ def hincrby(session: Session, args: list[bytes]) -> object:
         raise CommandError(errors.INCR_OVERFLOW)
     _set_one(session, key, field, b"%d" % result)
     session.log(b"HINCRBY", *args)
+    notify(session, HASH, b"hincrby", key)
     return result
 
 
@@ -184,6 +189,7 @@ def hincrbyfloat(session: Session, args: list[bytes]) -> object:
     text = longdouble.format_human(result)
     _set_one(session, key, field, text)
     session.log(b"HSET", key, field, text)
+    notify(session, HASH, b"hincrbyfloat", key)
     return text
 
 

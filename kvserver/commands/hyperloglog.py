@@ -28,6 +28,7 @@ from __future__ import annotations
 from kvserver import errors, hll
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
+from kvserver.notify import STRING, notify
 from kvserver.protocol import OK
 from kvserver.session import Session
 
@@ -74,6 +75,7 @@ def pfadd(session: Session, args: list[bytes]) -> object:
     hll.invalidate_cache(registers)
     _store(session, key, registers)
     session.log(b"PFADD", *args)
+    notify(session, STRING, b"pfadd", key)
     return 1
 
 
@@ -136,4 +138,5 @@ def pfmerge(session: Session, args: list[bytes]) -> object:
         raise CommandError(errors.HLL_CORRUPT) from None
     _store(session, args[0], merged)
     session.log(b"PFMERGE", *args)
+    notify(session, STRING, b"pfadd", args[0])
     return OK

@@ -35,6 +35,7 @@ from kvserver.commands.glob import compile_pattern
 from kvserver.commands.parsing import INT64_MAX, INT64_MIN, parse_int, parse_int32
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
+from kvserver.notify import GENERIC, notify, notify_db
 from kvserver.protocol import OK, Status
 from kvserver.session import Session
 from kvserver.store import SCAN_BUCKETS, Database
@@ -80,6 +81,7 @@ def _delete(session: Session, keys: list[bytes]) -> int:
     for key in keys:
         if session.db.lookup(key, session.now) is not None and session.db.delete(key):
             session.log(b"DEL", key)
+            notify(session, GENERIC, b"del", key)
             removed += 1
     return removed
 
@@ -192,9 +194,11 @@ def _expire(session: Session, args: list[bytes], name: str, base_ms: int, unit_m
     if when <= session.now:
         db.delete(key)
         session.log(b"DEL", key)
+        notify(session, GENERIC, b"del", key)
     else:
         db.set_deadline(key, when)
         session.log(b"PEXPIREAT", key, b"%d" % when)
+        notify(session, GENERIC, b"expire", key)
     return 1
 
 
@@ -258,6 +262,7 @@ def persist(session: Session, args: list[bytes]) -> object:
         return 0
     db.set_deadline(key, None)
     session.log(b"PERSIST", key)
+    notify(session, GENERIC, b"persist", key)
     return 1
 
 
@@ -440,9 +445,14 @@ def _rename(session: Session, key: bytes, newkey: bytes, nx: bool) -> bool:
         return not nx  # nothing to do, nothing logged
     if nx and not session.loading and db.lookup(newkey, now) is not None:
         return False
+    # The target goes first, then comes back new, as in Redis (whose dbAdd
+    # then sends the "new" event).
+    db.delete(newkey)
     db.set(newkey, value, db.expires.get(key))
     db.delete(key)
     session.log(b"RENAMENX" if nx else b"RENAME", key, newkey)
+    notify(session, GENERIC, b"rename_from", key)
+    notify(session, GENERIC, b"rename_to", newkey)
     return True
 
 
@@ -478,8 +488,10 @@ def copy_(session: Session, args: list[bytes]) -> object:
         return 0
     if not replace and not session.loading and target.lookup(destination, now) is not None:
         return 0
+    target.delete(destination)  # then added new, as Redis does (the "new" event)
     target.set(destination, duplicate(value), db.expires.get(source))
     session.log(b"COPY", *args)
+    notify_db(session, target, GENERIC, b"copy_to", destination)
     return 1
 
 
@@ -503,6 +515,8 @@ def move(session: Session, args: list[bytes]) -> object:
     target.set(key, value, db.expires.get(key))
     db.delete(key)
     session.log(b"MOVE", key, args[1])
+    notify(session, GENERIC, b"move_from", key)
+    notify_db(session, target, GENERIC, b"move_to", key)
     return 1
 
 

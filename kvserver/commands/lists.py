@@ -31,6 +31,7 @@ from kvserver.commands.introspection import KEY_FINDERS
 from kvserver.commands.parsing import INT64_MIN, parse_int
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
+from kvserver.notify import GENERIC, LIST, notify, notify_change
 from kvserver.protocol import OK, NullArray
 from kvserver.session import Session
 from kvserver.values import List
@@ -88,6 +89,7 @@ def _push(session: Session, args: list[bytes], left: bool, existing_only: bool, 
     undo = value.push(items, left)
     changed(session, key, value, before, undo)
     session.log(name, key, *items)
+    notify(session, LIST, b"lpush" if left else b"rpush", key)
     return len(value)
 
 
@@ -145,6 +147,7 @@ def _pop(session: Session, args: list[bytes], left: bool, name: str) -> object:
     popped, undo = value.pop_items(1 if count is None else count, left)
     changed(session, key, value, before, undo)
     session.log(name.upper().encode(), *args)
+    notify_change(session, LIST, b"lpop" if left else b"rpop", key, value)
     return popped[0] if count is None else popped
 
 
@@ -290,6 +293,7 @@ def lset(session: Session, args: list[bytes]) -> object:
     undo = value.set_item(index, element)
     changed(session, key, value, before, undo)
     session.log(b"LSET", *args)
+    notify(session, LIST, b"lset", key)
     return OK
 
 
@@ -315,6 +319,7 @@ def linsert(session: Session, args: list[bytes]) -> object:
     undo = value.insert_item(index + (place == b"AFTER"), element)
     changed(session, key, value, before, undo)
     session.log(b"LINSERT", *args)
+    notify(session, LIST, b"linsert", key)
     return len(value)
 
 
@@ -335,6 +340,7 @@ def lrem(session: Session, args: list[bytes]) -> object:
     if removed:
         changed(session, key, value, before, undo)
         session.log(b"LREM", *args)
+        notify_change(session, LIST, b"lrem", key, value)
     return removed
 
 
@@ -358,6 +364,7 @@ def ltrim(session: Session, args: list[bytes]) -> object:
         undo = value.trim(head, tail)
         changed(session, key, value, before, undo)
         session.log(b"LTRIM", *args)
+        notify_change(session, LIST, b"ltrim", key, value)
     return OK
 
 
@@ -389,6 +396,9 @@ def _move(
         changed(session, source, src, src_before, undo_pop)
         changed(session, destination, dst, dst_before, undo_push)
     session.log(*record)
+    # Redis's order: the push onto the destination, then the pop.
+    notify(session, LIST, b"lpush" if to_left else b"rpush", destination)
+    notify_change(session, LIST, b"lpop" if from_left else b"rpop", source, src)
     return item
 
 
@@ -438,6 +448,7 @@ def lmpop(session: Session, args: list[bytes]) -> object:
         changed(session, key, value, before, undo)
         # As Redis propagates it: the pop it amounted to, with the count popped.
         session.log(b"LPOP" if left else b"RPOP", key, b"%d" % len(popped))
+        notify_change(session, LIST, b"lpop" if left else b"rpop", key, value)
         return [key, popped]
     return NullArray
 

@@ -32,6 +32,7 @@ from kvserver.commands.keyspace import parse_cursor, scan_options
 from kvserver.commands.parsing import INT64_MAX, parse_int
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
+from kvserver.notify import GENERIC, SET, notify, notify_change
 from kvserver.protocol import SetReply
 from kvserver.session import Session
 from kvserver.values import Set, is_int64
@@ -100,12 +101,18 @@ def _store(session: Session, name: bytes, args: list[bytes], operation) -> int:
     db = session.db
     if result:
         value = Set(result)
-        db.delete(destination)  # any type; its TTL goes too, as Redis's setKey
+        # Replaces any type, and its TTL, as Redis's setKey: an existing
+        # key is overwritten (no "new" event), one past its deadline expires first.
+        db.lookup(destination, session.now)
         changed(session, destination, value, 0, None)
-    elif not (db.lookup(destination, session.now) is not None and db.delete(destination)):
+        session.log(name, *args)
+        notify(session, SET, name.lower(), destination)
+        return len(result)
+    if not (db.lookup(destination, session.now) is not None and db.delete(destination)):
         return 0  # nothing there and nothing to store: nothing changed
     session.log(name, *args)
-    return len(result)
+    notify(session, GENERIC, b"del", destination)
+    return 0
 
 
 # -- adding and removing ---------------------------------------------------------
@@ -126,6 +133,7 @@ def sadd(session: Session, args: list[bytes]) -> object:
     changed(session, key, value, before, undo)
     if added:
         session.log(b"SADD", *args)
+        notify(session, SET, b"sadd", key)
     return added
 
 
@@ -144,6 +152,7 @@ def srem(session: Session, args: list[bytes]) -> object:
     changed(session, key, value, before, undo)
     if removed:
         session.log(b"SREM", *args)
+        notify_change(session, SET, b"srem", key, value)
     return len(removed)
 
 
@@ -165,6 +174,7 @@ def spop(session: Session, args: list[bytes]) -> object:
         removed, undo = value.pop_random(1)
         changed(session, key, value, before, undo)
         session.log(b"SREM", key, removed[0])
+        notify_change(session, SET, b"spop", key, value)
         return removed[0]
     count = _positive_count(args[1])
     value = write(session, key, Set)
@@ -174,6 +184,8 @@ def spop(session: Session, args: list[bytes]) -> object:
         members = _members_in_order(session, value)
         session.db.delete(key)
         session.log(b"DEL", key)
+        notify(session, SET, b"spop", key)
+        notify(session, GENERIC, b"del", key)
         return SetReply(members)
     before = value.nbytes
     removed, undo = value.pop_random(count)
@@ -185,6 +197,7 @@ def spop(session: Session, args: list[bytes]) -> object:
         session.log(b"SREM", key, member)
     if not grouped:
         session.log(b"EXEC")
+    notify(session, SET, b"spop", key)
     return SetReply(removed)
 
 
@@ -219,12 +232,15 @@ def smove(session: Session, args: list[bytes]) -> object:
     if not removed:
         return 0
     changed(session, source_key, source, before, undo)
+    notify_change(session, SET, b"srem", source_key, source)  # before the destination's "new", as Redis
     if destination is None:
         destination = Set()
     before = destination.nbytes
-    _, undo = destination.add_members([member])
+    added, undo = destination.add_members([member])
     changed(session, destination_key, destination, before, undo)
     session.log(b"SMOVE", *args)
+    if added:
+        notify(session, SET, b"sadd", destination_key)
     return 1
 
 

@@ -34,6 +34,7 @@ from kvserver.commands.parsing import parse_int
 from kvserver.commands.registry import command
 from kvserver.commands.zsets import _strtod
 from kvserver.errors import CommandError
+from kvserver.notify import GENERIC, LIST, notify
 from kvserver.session import Session
 from kvserver.values import Hash, List, Set, Zset
 
@@ -150,10 +151,15 @@ def _sort(session: Session, args: list[bytes], readonly: bool) -> object:
     if result:
         stored = List(result)
         stored.epoch = session.keyspace.snapshot_epoch
+        db.lookup(store, session.now)  # one past its deadline expires first, as in Redis
         db.set(store, stored, None)
-    elif not (db.lookup(store, session.now) is not None and db.delete(store)):
+        session.log(b"SORT", *args)
+        notify(session, LIST, b"sortstore", store)
+        return len(result)
+    if not (db.lookup(store, session.now) is not None and db.delete(store)):
         return 0
     session.log(b"SORT", *args)
+    notify(session, GENERIC, b"del", store)
     return len(result)
 
 

@@ -47,6 +47,7 @@ from kvserver.commands.introspection import KEY_FINDERS
 from kvserver.commands.parsing import INT64_MAX, parse_int
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
+from kvserver.notify import STREAM, notify
 from kvserver.protocol import NullArray, Status
 from kvserver.session import Session
 from kvserver.values.streams import (
@@ -317,13 +318,17 @@ def xadd(session: Session, args: list[bytes]) -> object:
     undo = Undo()
     stream.append(new_id, tuple(fields), undo)
     record = [b"XADD", *args]
+    trimmed = 0
     if parsed.maxlen is not None or parsed.minid is not None:
-        _trim(stream, parsed, undo)
+        trimmed = _trim(stream, parsed, undo)
         if parsed.approx:
             _rewrite_trim(stream, parsed, record)
     record[parsed.id_index + 1] = id_text(new_id)
     _done(session, key, stream, before, undo)
     session.log(*record)
+    notify(session, STREAM, b"xadd", key)
+    if trimmed:
+        notify(session, STREAM, b"xtrim", key)
     return id_text(new_id)
 
 
@@ -344,6 +349,7 @@ def xtrim(session: Session, args: list[bytes]) -> object:
             _rewrite_trim(stream, parsed, record)
         _done(session, key, stream, before, undo)
         session.log(*record)
+        notify(session, STREAM, b"xtrim", key)
     return removed
 
 
@@ -407,6 +413,7 @@ def xdel(session: Session, args: list[bytes]) -> object:
     if deleted:
         _done(session, key, stream, before, undo)
         session.log(b"XDEL", *args)
+        notify(session, STREAM, b"xdel", key)
     return deleted
 
 
@@ -444,6 +451,7 @@ def xsetid(session: Session, args: list[bytes]) -> object:
     stream.set_id(new_id, entries_added, max_deleted, undo)
     _done(session, key, stream, before, undo)
     session.log(b"XSETID", *args)
+    notify(session, STREAM, b"xsetid", key)
     return Status("OK")
 
 
@@ -555,6 +563,7 @@ def _serve_group(session, key, stream, group, consumer_name, after, count, noack
     consumer = group.consumers.get(consumer_name)
     if consumer is None:
         consumer = stream.create_consumer(group, consumer_name, now, undo)
+        notify(session, STREAM, b"xgroup-createconsumer", key)
         if noack:
             records.append([b"XGROUP", b"CREATECONSUMER", key, group.name, consumer_name])
     else:
@@ -736,6 +745,7 @@ def xgroup_create(session: Session, args: list[bytes]) -> object:
     stream.create_group(name, new_id, entries_read, undo)
     _done(session, key, stream, before, undo)
     session.log(b"XGROUP", b"CREATE", *args)
+    notify(session, STREAM, b"xgroup-create", key)
     return Status("OK")
 
 
@@ -758,6 +768,7 @@ def xgroup_setid(session: Session, args: list[bytes]) -> object:
     stream.set_group_id(group, new_id, entries_read, undo)
     _done(session, key, stream, before, undo)
     session.log(b"XGROUP", b"SETID", *args)
+    notify(session, STREAM, b"xgroup-setid", key)
     return Status("OK")
 
 
@@ -773,6 +784,7 @@ def xgroup_destroy(session: Session, args: list[bytes]) -> object:
     stream.destroy_group(name, undo)
     _done(session, key, stream, before, undo)
     session.log(b"XGROUP", b"DESTROY", *args)
+    notify(session, STREAM, b"xgroup-destroy", key)
     return 1
 
 
@@ -796,6 +808,7 @@ def xgroup_createconsumer(session: Session, args: list[bytes]) -> object:
     stream.create_consumer(group, consumer, session.now, undo)
     _done(session, key, stream, before, undo)
     session.log(b"XGROUP", b"CREATECONSUMER", *args)
+    notify(session, STREAM, b"xgroup-createconsumer", key)
     return 1
 
 
@@ -812,6 +825,7 @@ def xgroup_delconsumer(session: Session, args: list[bytes]) -> object:
     pending = stream.delete_consumer(group, consumer, undo)
     _done(session, key, stream, before, undo)
     session.log(b"XGROUP", b"DELCONSUMER", *args)
+    notify(session, STREAM, b"xgroup-delconsumer", key)
     return pending
 
 
@@ -976,7 +990,7 @@ def xclaim(session: Session, args: list[bytes]) -> object:
         if not fresh and min_idle and now - nack.delivery_time < min_idle:
             continue
         if consumer is None:
-            consumer = _lookup_consumer(stream, group, consumer_name, now, undo)
+            consumer = _lookup_consumer(session, key, stream, group, consumer_name, now, undo)
         count = retry_count if retry_count is not None and retry_count >= 0 else (
             nack.delivery_count if justid else nack.delivery_count + 1
         )
@@ -991,10 +1005,12 @@ def xclaim(session: Session, args: list[bytes]) -> object:
     return reply
 
 
-def _lookup_consumer(stream: Stream, group: Group, name: bytes, now: int, undo: Undo):
+def _lookup_consumer(session: Session, key: bytes, stream: Stream, group: Group, name: bytes, now: int, undo: Undo):
     consumer = group.consumers.get(name)
     if consumer is None:
-        return stream.create_consumer(group, name, now, undo)
+        consumer = stream.create_consumer(group, name, now, undo)
+        notify(session, STREAM, b"xgroup-createconsumer", key)
+        return consumer
     stream.touch_consumer(consumer, now, undo)
     return consumer
 
@@ -1050,7 +1066,7 @@ def xautoclaim(session: Session, args: list[bytes]) -> object:
         if min_idle and now - nack.delivery_time < min_idle:
             continue
         if consumer is None:
-            consumer = _lookup_consumer(stream, group, consumer_name, now, undo)
+            consumer = _lookup_consumer(session, key, stream, group, consumer_name, now, undo)
         delivered = nack.delivery_count if justid else nack.delivery_count + 1
         stream.update_nack(entry_id, nack, consumer, now, delivered, undo)
         claimed.append(id_text(entry_id) if justid else _entry(entry_id, stream.entries[entry_id]))

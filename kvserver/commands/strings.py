@@ -39,6 +39,7 @@ from kvserver.commands.parsing import INT64_MAX, INT64_MIN, parse_int
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
 from kvserver.protocol import OK
+from kvserver.notify import GENERIC, STRING, notify
 from kvserver.session import Session
 
 # Redis's proto-max-bulk-len default: the longest string APPEND and SETRANGE
@@ -169,6 +170,9 @@ def set_(session: Session, args: list[bytes]) -> object:
     if flags & _KEEPTTL:
         deadline = session.db.expires.get(key)
     _store(session, key, value, deadline)
+    notify(session, STRING, b"set", key)
+    if amount is not None:
+        notify(session, GENERIC, b"expire", key)
     return old if flags & _GET else OK
 
 
@@ -182,6 +186,7 @@ def setnx(session: Session, args: list[bytes]) -> object:
     if session.db.lookup(key, session.now) is not None:
         return 0
     _store(session, key, value, None)
+    notify(session, STRING, b"set", key)
     return 1
 
 
@@ -193,6 +198,8 @@ def setex(session: Session, args: list[bytes]) -> object:
     """
     key, seconds, value = args
     _store(session, key, value, _deadline(session, _EX, seconds, "setex"))
+    notify(session, STRING, b"set", key)
+    notify(session, GENERIC, b"expire", key)
     return OK
 
 
@@ -204,6 +211,8 @@ def psetex(session: Session, args: list[bytes]) -> object:
     """
     key, milliseconds, value = args
     _store(session, key, value, _deadline(session, _PX, milliseconds, "psetex"))
+    notify(session, STRING, b"set", key)
+    notify(session, GENERIC, b"expire", key)
     return OK
 
 
@@ -227,6 +236,7 @@ def getdel(session: Session, args: list[bytes]) -> object:
     if value is not None:
         session.db.delete(key)
         session.log(b"DEL", key)
+        notify(session, GENERIC, b"del", key)
     return value
 
 
@@ -249,12 +259,15 @@ def getex(session: Session, args: list[bytes]) -> object:
         if deadline <= session.now:
             db.delete(key)
             session.log(b"DEL", key)
+            notify(session, GENERIC, b"del", key)
         else:
             db.set_deadline(key, deadline)
             session.log(b"PEXPIREAT", key, b"%d" % deadline)
+            notify(session, GENERIC, b"expire", key)
     elif flags & _PERSIST and key in db.expires:
         db.set_deadline(key, None)
         session.log(b"PERSIST", key)
+        notify(session, GENERIC, b"persist", key)
     return value
 
 
@@ -267,6 +280,7 @@ def getset(session: Session, args: list[bytes]) -> object:
     key, value = args
     old = _string(session, key)
     _store(session, key, value, None)
+    notify(session, STRING, b"set", key)
     return old
 
 
@@ -316,6 +330,7 @@ def _set_pairs(session: Session, args: list[bytes]) -> None:
     db = session.db
     for i in range(0, len(args), 2):
         db.set(args[i], args[i + 1])
+        notify(session, STRING, b"set", args[i])
     session.log(b"MSET", *args)
 
 
@@ -334,6 +349,7 @@ def append(session: Session, args: list[bytes]) -> object:
     value = _string(session, key)
     if value is None:
         _store(session, key, suffix, None)
+        notify(session, STRING, b"append", key)
         return len(suffix)
     if len(value) + len(suffix) > PROTO_MAX_BULK_LEN:
         raise CommandError(errors.STRING_TOO_LONG)
@@ -342,6 +358,7 @@ def append(session: Session, args: list[bytes]) -> object:
         value += suffix
         db.set(key, value, db.expires.get(key))
         session.log(b"APPEND", key, suffix)
+    notify(session, STRING, b"append", key)  # Redis sends it for an empty suffix too
     return len(value)
 
 
@@ -417,6 +434,7 @@ def setrange(session: Session, args: list[bytes]) -> object:
     if value is None:
         if not offset:
             _store(session, key, patch, None)
+            notify(session, STRING, b"setrange", key)
             return end
         # An empty key first (module docstring); the SETRANGE record then
         # pads, as it did here.
@@ -430,6 +448,7 @@ def setrange(session: Session, args: list[bytes]) -> object:
     value = b"".join((whole[:offset], patch, whole[end:]))
     db.set(key, value, db.expires.get(key))
     session.log(b"SETRANGE", key, b"%d" % offset, patch)
+    notify(session, STRING, b"setrange", key)
     return len(value)
 
 
@@ -474,6 +493,7 @@ def _increment(session: Session, key: bytes, delta: int) -> int:
     if not INT64_MIN <= result <= INT64_MAX:
         raise CommandError(errors.INCR_OVERFLOW)
     _replace(session, key, b"%d" % result)
+    notify(session, STRING, b"incrby", key)
     return result
 
 
@@ -498,4 +518,5 @@ def incrbyfloat(session: Session, args: list[bytes]) -> object:
         raise CommandError(errors.FLOAT_NAN_OR_INFINITY)
     text = longdouble.format_human(result)
     _replace(session, key, text)
+    notify(session, STRING, b"incrbyfloat", key)
     return text

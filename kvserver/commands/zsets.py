@@ -35,6 +35,7 @@ from kvserver.commands.keyspace import parse_cursor, scan_options
 from kvserver.commands.parsing import INT64_MAX, parse_int
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
+from kvserver.notify import GENERIC, ZSET, notify, notify_change
 from kvserver.protocol import NullArray, format_double
 from kvserver.session import Session
 from kvserver.values import Set, Zset
@@ -326,6 +327,7 @@ def _zadd(session: Session, name: bytes, args: list[bytes], at: int, *, nx, xx, 
     if undos:
         changed(session, key, value, before, lambda: _undo_all(undos))
         session.log(name, *args)
+        notify(session, ZSET, b"zincr" if incr else b"zadd", key)
     if incr:
         return score if processed else None
     return added + updated if ch else added
@@ -364,6 +366,7 @@ def zrem(session: Session, args: list[bytes]) -> object:
     if removed:
         changed(session, key, value, before, undo)
         session.log(b"ZREM", *args)
+        notify_change(session, ZSET, b"zrem", key, value)
     return removed
 
 
@@ -622,7 +625,7 @@ def _by_score(value: Zset, bounds: ScoreRange, offset: int, limit: int, reverse:
     return value.at(start, stop) if start < stop else []
 
 
-def _store(session: Session, name: bytes, dst: bytes, result: Zset, args: list[bytes]) -> int:
+def _store(session: Session, name: bytes, dst: bytes, result: Zset, args: list[bytes], event: bytes = b"") -> int:
     """A STORE command's end (Redis's setKey or dbDelete): ``result`` at
     ``dst``, or ``dst`` deleted when it is empty; logged when either
     changed anything; the reply."""
@@ -632,11 +635,16 @@ def _store(session: Session, name: bytes, dst: bytes, result: Zset, args: list[b
         result = Zset((member, score + 0.0) for member, score in result.scores.items())
     if result:
         result.epoch = session.keyspace.snapshot_epoch
+        db.lookup(dst, session.now)  # one past its deadline expires first, as in Redis's setKey
         db.set(dst, result, None)
-    elif not (db.lookup(dst, session.now) is not None and db.delete(dst)):
+        session.log(name, *args)
+        notify(session, ZSET, event or name.lower(), dst)
+        return len(result)
+    if not (db.lookup(dst, session.now) is not None and db.delete(dst)):
         return 0
     session.log(name, *args)
-    return len(result)
+    notify(session, GENERIC, b"del", dst)
+    return 0
 
 
 # -- removing ranges, popping ------------------------------------------------------------
@@ -654,6 +662,7 @@ def _remove_ranks(session: Session, name: bytes, args: list[bytes], ranks: Calla
     removed, undo = value.remove_ranks(start, stop)
     changed(session, key, value, before, undo)
     session.log(name, *args)
+    notify_change(session, ZSET, name.lower(), key, value)
     return len(removed)
 
 
@@ -708,6 +717,7 @@ def _pop(session: Session, key: bytes, value: Zset, count: int, highest: bool) -
     before = value.nbytes
     removed, undo = value.remove_ranks(n - count, n) if highest else value.remove_ranks(0, count)
     changed(session, key, value, before, undo)
+    notify_change(session, ZSET, b"zpopmax" if highest else b"zpopmin", key, value)
     return removed[::-1] if highest else removed
 
 
