@@ -347,7 +347,9 @@ def test_expired_side_by_side(notifying) -> None:
     pair.both("CONFIG", "SET", "notify-keyspace-events", "KEA")
     subscribers = [_subscriber(pair.kv.sock.getpeername()[1]), _subscriber(pair.redis.sock.getpeername()[1])]
     try:
-        pair.both("SET", "soon", "v", "PX", "20")
+        pair.both("SET", "soon", "v", "PX", "300")  # long enough to expire after "past"
+        pair.both("SET", "past", "v", "PXAT", "1")  # Redis: set, expire, and later expired
+        wait_for(lambda: pair.redis.call("EXISTS", "past") == b":0\r\n", "redis expired the key")
         wait_for(lambda: pair.kv.call("EXISTS", "soon") == b":0\r\n", "kvserver expired the key")
         wait_for(lambda: pair.redis.call("EXISTS", "soon") == b":0\r\n", "redis expired the key")
         assert _messages(subscribers[0], pair.kv) == _messages(subscribers[1], pair.redis)

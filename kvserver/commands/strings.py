@@ -39,7 +39,7 @@ from kvserver.commands.parsing import INT64_MAX, INT64_MIN, parse_int
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
 from kvserver.protocol import OK
-from kvserver.notify import GENERIC, STRING, notify
+from kvserver.notify import EXPIRED, GENERIC, STRING, notify
 from kvserver.session import Session
 
 # Redis's proto-max-bulk-len default: the longest string APPEND and SETRANGE
@@ -173,6 +173,10 @@ def set_(session: Session, args: list[bytes]) -> object:
     notify(session, STRING, b"set", key)
     if amount is not None:
         notify(session, GENERIC, b"expire", key)
+        if deadline < session.now:
+            # _store removed it at once; Redis keeps it until it expires
+            # (lazily or by the sweep), with this event then.
+            notify(session, EXPIRED, b"expired", key)
     return old if flags & _GET else OK
 
 
