@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import time
 
-from kvserver import errors
+from kvserver import errors, rdb
 from kvserver.errors import CommandError
 
 KNOWN_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
@@ -33,7 +33,6 @@ _NAME = re.compile(rb"[A-Za-z0-9_]+\Z")
 LOAD_TIMEOUT_S = 0.5
 RDB_OPCODE_FUNCTION2 = 245  # rdb.h: a library's code
 RDB_VERSION = 10  # Redis 7.0's RDB version: what DUMP writes and the most RESTORE reads
-RDB_ENCODING_LZF = 3  # rdb.h RDB_ENC_LZF, under the 0xC0 "special" length prefix
 
 
 class Function:
@@ -177,9 +176,9 @@ class Libraries:
     # -- DUMP / RESTORE -------------------------------------------------------------
 
     def dump(self) -> bytes:
-        body = b"".join(bytes([RDB_OPCODE_FUNCTION2]) + _rdb_string(lib.code) for lib in self.libraries.values())
+        body = b"".join(bytes([RDB_OPCODE_FUNCTION2]) + rdb.encode_string(lib.code) for lib in self.libraries.values())
         body += RDB_VERSION.to_bytes(2, "little")
-        return body + crc64(body).to_bytes(8, "little")
+        return body + rdb.crc64(body).to_bytes(8, "little")
 
     def restore(self, payload: bytes, policy: str) -> None:
         """FUNCTION RESTORE (write lock held)."""
@@ -198,115 +197,15 @@ def read_payload(payload: bytes) -> list[bytes]:
         raise CommandError(errors.FUNCTION_RESTORE_BAD_PAYLOAD)
     body, trailer = payload[:-8], payload[-8:]
     version = int.from_bytes(body[-2:], "little")
-    if version > RDB_VERSION or crc64(body) != int.from_bytes(trailer, "little"):
+    if version > RDB_VERSION or rdb.crc64(body) != int.from_bytes(trailer, "little"):
         raise CommandError(errors.FUNCTION_RESTORE_BAD_PAYLOAD)
-    data = body[:-2]
+    reader = rdb.Reader(body, 0, len(body) - 2)
     codes = []
-    pos = 0
-    while pos < len(data):
-        if data[pos] != RDB_OPCODE_FUNCTION2:
+    while reader.pos < reader.end:
+        if reader.byte() != RDB_OPCODE_FUNCTION2:
             raise CommandError(errors.FUNCTION_RESTORE_FOREIGN)
         try:
-            code, pos = _read_rdb_string(data, pos + 1)
-        except (IndexError, ValueError):
+            codes.append(reader.string())
+        except rdb.RdbError:
             raise CommandError(errors.FUNCTION_RESTORE_BAD_PAYLOAD) from None
-        codes.append(code)
     return codes
-
-
-def _rdb_length(n: int) -> bytes:
-    if n < 1 << 6:
-        return bytes([n])
-    if n < 1 << 14:
-        return bytes([0x40 | n >> 8, n & 0xFF])
-    if n <= 0xFFFFFFFF:
-        return b"\x80" + n.to_bytes(4, "big")
-    return b"\x81" + n.to_bytes(8, "big")
-
-
-def _rdb_string(raw: bytes) -> bytes:
-    return _rdb_length(len(raw)) + raw
-
-
-def _read_length(data: bytes, pos: int) -> tuple[int, bool, int]:
-    """(length or encoding, is_encoded, next position)."""
-    first = data[pos]
-    kind = first >> 6
-    if kind == 0:
-        return first & 0x3F, False, pos + 1
-    if kind == 1:
-        return (first & 0x3F) << 8 | data[pos + 1], False, pos + 2
-    if kind == 3:
-        return first & 0x3F, True, pos + 1
-    if first == 0x80:
-        return int.from_bytes(data[pos + 1 : pos + 5], "big"), False, pos + 5
-    if first == 0x81:
-        return int.from_bytes(data[pos + 1 : pos + 9], "big"), False, pos + 9
-    raise ValueError("bad length")
-
-
-def _read_rdb_string(data: bytes, pos: int) -> tuple[bytes, int]:
-    length, encoded, pos = _read_length(data, pos)
-    if not encoded:
-        if pos + length > len(data):
-            raise ValueError("short string")
-        return data[pos : pos + length], pos + length
-    if length == RDB_ENCODING_LZF:
-        compressed, _, pos = _read_length(data, pos)
-        size, _, pos = _read_length(data, pos)
-        raw = lzf_decompress(data[pos : pos + compressed], size)
-        return raw, pos + compressed
-    if length in (0, 1, 2):  # an integer, 1, 2 or 4 bytes
-        width = 1 << length
-        value = int.from_bytes(data[pos : pos + width], "little", signed=True)
-        return str(value).encode(), pos + width
-    raise ValueError("unknown string encoding")
-
-
-def lzf_decompress(data: bytes, size: int) -> bytes:
-    """liblzf's lzf_decompress: literal runs and back references."""
-    out = bytearray()
-    pos = 0
-    while pos < len(data):
-        ctrl = data[pos]
-        pos += 1
-        if ctrl < 32:
-            out += data[pos : pos + ctrl + 1]
-            pos += ctrl + 1
-            continue
-        length = ctrl >> 5
-        if length == 7:
-            length += data[pos]
-            pos += 1
-        ref = len(out) - ((ctrl & 0x1F) << 8) - data[pos] - 1
-        pos += 1
-        if ref < 0:
-            raise ValueError("bad back reference")
-        for _ in range(length + 2):  # byte by byte: a reference may overlap its copy
-            out.append(out[ref])
-            ref += 1
-    if len(out) != size:
-        raise ValueError("wrong decompressed size")
-    return bytes(out)
-
-
-def _crc64_table() -> list[int]:
-    poly = 0x95AC9329AC4BC9B5  # Jones' 0xad93d23594c935a9, bit-reflected
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_CRC64 = _crc64_table()
-
-
-def crc64(data: bytes, crc: int = 0) -> int:
-    """Redis's crc64 (Jones polynomial, reflected, no final xor)."""
-    table = _CRC64
-    for byte in data:
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc
