@@ -87,6 +87,10 @@ class AppendOnlyFile:
         # offsets sync_to waits for (a rewrite replaces the file, so file
         # positions cannot serve).
         self.written = 0
+        # Records written since start-up (SELECT aside): what INFO's
+        # rdb_changes_since_last_save counts from (Redis's server.dirty,
+        # which counts per element; this is per effect logged).
+        self.changes = 0
         self._selected_db: int | None = None  # as Redis: SELECT before the first record
         # While a rewrite runs, what is written is also kept here, to be
         # appended to the new file before it replaces this one.
@@ -126,6 +130,7 @@ class AppendOnlyFile:
         Raises ``AofError`` after cutting any partial write back off, so the
         file always ends with a whole record.
         """
+        self.changes += len(records)
         if db_index == self._selected_db and len(records) == 1:
             return self._append(encode_command(records[0]), db_index)  # nearly every write
         chunks = []
@@ -142,6 +147,7 @@ class AppendOnlyFile:
         ``replay``); one record goes as it is, as Redis 7 propagates them.
         Returns and raises as ``write``."""
         count = sum(len(records) for _, records in group)
+        self.changes += count
         chunks = []
         selected = self._selected_db
         if group[0][0] != selected:

@@ -215,6 +215,28 @@ WANTED_OPEN_FILES = MAX_CLIENTS + RESERVED_FDS
     metavar="BYTES",
     help="A sparse HyperLogLog growing past this turns dense (Redis's hll-sparse-max-bytes).",
 )
+@click.option(
+    "--dir",
+    "rdb_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory SAVE and BGSAVE write the RDB file to (Redis's dir; "
+    "default: the log's directory). Fixed at start-up.",
+)
+@click.option(
+    "--dbfilename",
+    default="dump.rdb",
+    show_default=True,
+    help="Name of the RDB file SAVE and BGSAVE write (Redis's dbfilename). Fixed at start-up.",
+)
+@click.option(
+    "--import-rdb",
+    type=click.Path(exists=True),
+    default=None,
+    metavar="PATH",
+    help="Before serving, load a redis-server dump.rdb (or a Redis 7 appendonlydir/) "
+    "into the log, as a rewrite writes it (the log must be empty or missing).",
+)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 @click.option(
     "--config",
@@ -251,6 +273,9 @@ def kvserver_main(
     shutdown_timeout: int,
     busy_reply_threshold: int,
     hll_sparse_max_bytes: int,
+    rdb_dir: str | None,
+    dbfilename: str,
+    import_rdb: str | None,
     log_level: str,
     config_file: str | None,
 ) -> None:
@@ -277,6 +302,8 @@ def kvserver_main(
     )
     for warning in click.get_current_context().meta.get(configfile.WARNINGS, ()):
         logging.getLogger(__name__).warning("%s", warning)
+    if "/" in dbfilename or os.sep in dbfilename:
+        raise click.ClickException("dbfilename can't be a path, just a filename")  # Redis's words
     config = Config(
         port=port,
         resp_port=None if no_resp else resp_port,
@@ -296,6 +323,8 @@ def kvserver_main(
         shutdown_timeout_seconds=shutdown_timeout,
         busy_reply_threshold_ms=busy_reply_threshold,
         hll_sparse_max_bytes=hll_sparse_max_bytes,
+        rdb_dir=rdb_dir,
+        rdb_filename=dbfilename,
         config_file=config_file or "",
         live_settings=click.get_current_context().meta.get(configfile.LIVE_SETTINGS, ()),
     )
@@ -308,6 +337,14 @@ def kvserver_main(
         # See use_sched_batch: the two go together.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     from kvserver.server import Server  # after logging is set up
+
+    if import_rdb is not None:
+        from kvserver.rdbimport import ImportError_, import_to_log
+
+        try:
+            import_to_log(import_rdb, aof_path)
+        except ImportError_ as exc:
+            raise click.ClickException(str(exc)) from None
 
     try:
         server = Server(config)

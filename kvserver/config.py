@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 
 DEFAULT_PORT = 6379  # Redis's port, as mini_redis used
@@ -93,6 +94,10 @@ class Config:
     port: int = DEFAULT_PORT
     resp_port: int | None = DEFAULT_RESP_PORT  # None: no RESP listener
     aof_path: str = DEFAULT_AOF_PATH
+    # Where SAVE and BGSAVE write (Redis's dir and dbfilename; rdbsave.py):
+    # rdb_dir None is the log's directory.
+    rdb_dir: str | None = None
+    rdb_filename: str = "dump.rdb"
     bind: str = DEFAULT_BIND  # one address, or several separated by spaces (as Redis)
     # Redis's protected-mode: with no password, refuse clients that are not
     # on this machine (it only matters when bound beyond loopback).
@@ -146,6 +151,14 @@ class Config:
     # value) pairs, applied as CONFIG SET would once the server is built.
     live_settings: tuple[tuple[str, str], ...] = ()
 
+    def rdb_directory(self) -> str:
+        """CONFIG GET dir: where the RDB file goes (absolute)."""
+        chosen = self.rdb_dir if self.rdb_dir is not None else os.path.dirname(os.path.abspath(self.aof_path))
+        return os.path.abspath(chosen)
+
+    def rdb_path(self) -> str:
+        return os.path.join(self.rdb_directory(), self.rdb_filename)
+
 
 # -- client-output-buffer-limit's value ----------------------------------------
 
@@ -160,6 +173,7 @@ _MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024*
 # checks ERANGE). Checked before int(), which refuses over 4,300 digits.
 MEMTOULL_MAX_DIGITS = 127
 ULLONG_MAX = 2**64 - 1
+
 
 
 def parse_memory(text: str) -> int | None:

@@ -180,7 +180,6 @@ HELLO_NOAUTH = (
 NO_SHUTDOWN_IN_PROGRESS = "ERR No shutdown in progress."
 SHUTDOWN_FAILED = "ERR Errors trying to SHUTDOWN. Check logs."
 # Until kvserver writes RDB snapshots, SHUTDOWN SAVE has nothing to save with.
-SHUTDOWN_SAVE_UNSUPPORTED = "ERR SHUTDOWN SAVE is not supported: kvserver has no RDB snapshots yet (every shutdown flushes the log)"
 # Transactions (commands/transactions.py)
 NOT_IN_MULTI = "ERR Command not allowed inside a transaction"
 MULTI_NESTED = "ERR MULTI calls can not be nested"
@@ -535,3 +534,15 @@ stream_xinfo_nogroup = stream_xgroup_nogroup
 
 def xclaim_unrecognized(option: bytes) -> str:
     return f"ERR Unrecognized XCLAIM option '{_text(option)}'"
+
+
+# -- DUMP / RESTORE, SAVE / BGSAVE (kvserver/commands/dump.py, server.py; Redis 7.0's cluster.c, rdb.c) --
+
+DUMP_PAYLOAD_WRONG = "ERR DUMP payload version or checksum are wrong"
+RESTORE_BAD_DATA = "ERR Bad data format"
+RESTORE_BUSYKEY = "BUSYKEY Target key name already exists."
+RESTORE_BAD_TTL = "ERR Invalid TTL value, must be >= 0"
+RESTORE_BAD_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
+RESTORE_BAD_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
+BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
+SAVE_FAILED = "ERR"  # Redis's SAVE replies a bare "ERR" when rdbSave fails

@@ -809,9 +809,7 @@ def read_payload(payload: bytes) -> object:
         raise
     except (IndexError, ValueError, OverflowError, struct.error, MemoryError) as exc:
         raise RdbError(f"bad data: {exc}") from None
-    if r.pos != r.end:
-        raise RdbError("trailing bytes after the value")
-    return value
+    return value  # bytes left after the value are ignored, as Redis's RESTORE ignores them
 
 
 class PayloadTrailerError(RdbError):
@@ -825,7 +823,7 @@ def check_payload(payload: bytes) -> None:
     if version > RDB_VERSION:
         raise PayloadTrailerError("RDB version too new")
     stored = int.from_bytes(payload[-8:], "little")
-    if stored != 0 and crc64(payload[:-8]) != stored:  # 0: written without a checksum
+    if crc64(payload[:-8]) != stored:  # (a file's 0 means "unchecked"; a payload's does not)
         raise PayloadTrailerError("checksum mismatch")
 
 

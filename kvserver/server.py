@@ -150,6 +150,7 @@ class Server:
             config.auto_aof_rewrite_min_size,
         )
         self.state.rewriter = self.rewriter
+        self.saver = self.state.saver
         listeners = []
         try:
             listeners += _listen_all(config.bind.split(), config.port, TEXT)
@@ -318,6 +319,7 @@ class Server:
             self._stats_cron.stop()
             self._stop_reaper.set()
             self.rewriter.wait(max(0.0, deadline - time.monotonic()))  # a rewrite in flight may finish
+            self.saver.wait(max(0.0, deadline - time.monotonic()))  # and a BGSAVE
         finally:
             try:
                 self._close_log(deadline)

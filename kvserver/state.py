@@ -38,8 +38,14 @@ class ServerState:
         self.clients_lock = threading.Lock()
         self.total_connections_received = 0
         self.total_commands_processed = 0
-        self.last_save_time = int(self.started_at)
         self.rewriter = None  # the AofRewriter (rewrite.py), set by the server
+        # SAVE, BGSAVE, LASTSAVE (rdbsave.py), on the keyspace's clock. (Imported
+        # here: rdbsave needs REDIS_VERSION from this module.)
+        from kvserver.rdbsave import RdbSaver
+
+        self.saver = RdbSaver(
+            keyspace, config.rdb_path(), changes=lambda: aof.changes, clock=lambda: keyspace.clock() / 1000
+        )
         self.rejected_connections = 0  # turned away (maxclients, protected mode)
         self.worker_threads = lambda: 0  # the pool's size now; set by the server
         self.command_stats: dict[str, list[int]] = {}  # the dispatcher's, set by the server

@@ -471,6 +471,7 @@ class Keyspace:
         # Database.writable copies one before it is changed in place.
         self.snapshot_epoch = 0
         self._epochs = 0
+        self._snapshots = 0  # snapshots in flight (a rewrite and a BGSAVE may overlap)
         # (database, key) -> bool: log the DEL of a key that expired (see the
         # module docstring); None while nothing is logged (the replay).
         self.on_expired: Callable[[Database, bytes], bool] | None = None
@@ -500,13 +501,22 @@ class Keyspace:
         return sum(db.used_bytes for db in self.dbs)
 
     def begin_snapshot(self) -> None:
-        """A rewrite has copied the databases' dicts (write lock held): from
-        now on containers are copied before they are changed in place."""
+        """A rewrite or a save has copied the databases' dicts (write lock
+        held): from now on containers are copied before they are changed in
+        place. Each snapshot gets a new epoch: a container copied for an
+        earlier one that is still being written is copied again, since the
+        new snapshot holds that copy; every container an older snapshot
+        holds has an older epoch, so it stays protected too."""
         self._epochs += 1
+        self._snapshots += 1
         self.snapshot_epoch = self._epochs
 
     def end_snapshot(self) -> None:
-        self.snapshot_epoch = 0
+        """One snapshot is written (write lock held); copy-on-write stops
+        when none is left."""
+        self._snapshots = max(0, self._snapshots - 1)
+        if not self._snapshots:
+            self.snapshot_epoch = 0
 
     def rollback(self, journal: list) -> None:
         """Undo a command's writes, newest first (write lock held)."""

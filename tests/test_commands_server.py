@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+import os
+
 import pytest
 
 from kvserver.commands import COMMANDS
@@ -24,6 +26,7 @@ from kvserver.protocol import SetReply, Status, Verbatim
 from kvserver.protocol.resp import encode_reply
 from kvserver.protocol.text import encode_reply as encode_text
 from kvserver.session import DetachedHandle, Session
+from kvserver import rdb
 from kvserver.state import REDIS_VERSION, ServerState
 from tests.support import T0, Harness, error_text
 
@@ -515,13 +518,17 @@ def test_time_reads_the_injected_clock(kv):
     assert kv("TIME") == [b"1700000123", b"456000"]
 
 
-def test_save_and_bgsave_move_lastsave(kv):
-    assert kv("LASTSAVE") == kv.state.last_save_time
+def test_save_and_bgsave_write_the_rdb_file_and_move_lastsave(kv):
+    assert kv("LASTSAVE") == T0 // 1000  # start-up time: no save yet
+    kv("SET", "k", "v")
     kv.clock.now = T0 + 5_000
     assert kv("SAVE") == Status("OK")
     assert kv("LASTSAVE") == (T0 + 5_000) // 1000
+    path = os.path.join(os.path.dirname(kv.path), "dump.rdb")
+    assert [(e.key, e.value) for e in rdb.read_file(open(path, "rb").read())] == [(b"k", b"v")]
     kv.clock.now = T0 + 9_000
-    assert kv("BGSAVE", "SCHEDULE") == Status("OK")
+    assert kv("BGSAVE", "SCHEDULE") == Status("Background saving started")
+    kv.state.saver.wait()
     assert kv("LASTSAVE") == (T0 + 9_000) // 1000
     assert error_text(kv("BGSAVE", "NOW")) == "ERR syntax error"
 

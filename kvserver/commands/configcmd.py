@@ -53,7 +53,8 @@ class Setting:
     server state); "fixed" ones are what kvserver does and can only be
     "set" to their current value (a no-op, so scripts that pin a value
     Redis would accept keep working); "immutable" ones Redis itself
-    refuses to change at run time.
+    refuses to change at run time; "protected" ones (dir, dbfilename)
+    Redis 7 refuses unless enable-protected-configs allows it (kvserver never).
     """
 
     name: str
@@ -75,10 +76,6 @@ class Setting:
 def _show_output_limits(limits: dict) -> str:
     # Redis's form: every class, hard and soft in bytes.
     return " ".join(f"{kind} {hard} {soft} {seconds}" for kind, (hard, soft, seconds) in limits.items())
-
-
-def _aof_dir(state: ServerState) -> str:
-    return os.path.dirname(os.path.abspath(state.config.aof_path))
 
 
 def _encoding_settings() -> list[Setting]:
@@ -131,7 +128,8 @@ SETTINGS = {
         Setting("databases", lambda st: str(len(st.keyspace.dbs)), "int", "immutable"),
         Setting("port", lambda st: str(st.tcp_port or st.config.port), "int", minimum=0, maximum=65535),
         Setting("bind", lambda st: st.config.bind, "string"),
-        Setting("dir", _aof_dir, "string"),
+        Setting("dir", lambda st: st.config.rdb_directory(), "string", "protected"),
+        Setting("dbfilename", lambda st: st.config.rdb_filename, "string", "protected"),
         Setting("maxmemory", lambda st: str(st.config.maxmemory), "memory", minimum=0, maximum=ULLONG_MAX, unsigned=True),
         Setting("maxmemory-policy", lambda st: "noeviction", "enum", "fixed", MAXMEMORY_POLICIES),
         Setting("timeout", lambda st: "%g" % st.config.timeout_seconds, "int", minimum=0, maximum=INT_MAX, unsigned=True),
@@ -293,6 +291,8 @@ def config_set(session: Session, args: list[bytes]) -> object:
         if problem is None and unknown is None:
             if setting.mode == "immutable":
                 problem = errors.config_set_failed(name, "can't set immutable config")
+            elif setting.mode == "protected":  # Redis 7's enable-protected-configs no
+                problem = errors.config_set_failed(name, "can't set protected config")
             elif any(setting is earlier for earlier, _ in chosen):
                 problem = errors.config_set_failed(name, "duplicate parameter")
             chosen.append((setting, value))

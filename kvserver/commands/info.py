@@ -17,6 +17,7 @@ import os
 import resource
 import selectors
 import sys
+import time
 
 from kvserver import __version__, config
 from kvserver.commands.registry import command
@@ -139,15 +140,18 @@ def _persistence(state: ServerState, now: int) -> list[tuple[str, object]]:
     rewriter = getattr(state, "rewriter", None)
     in_progress = bool(getattr(rewriter, "in_progress", False))
     last_seconds = getattr(rewriter, "last_seconds", -1)
+    saver = state.saver
+    started = saver.started_at
     return [
         ("loading", 0),
         ("async_loading", 0),
-        ("rdb_bgsave_in_progress", 0),
-        ("rdb_last_save_time", state.last_save_time),
-        ("rdb_last_bgsave_status", "ok"),
-        ("rdb_last_bgsave_time_sec", -1),
-        ("rdb_current_bgsave_time_sec", -1),
-        ("rdb_saves", 0),
+        ("rdb_changes_since_last_save", saver.changes_since_last_save()),
+        ("rdb_bgsave_in_progress", int(saver.in_progress)),
+        ("rdb_last_save_time", saver.last_save_time),
+        ("rdb_last_bgsave_status", saver.last_status),
+        ("rdb_last_bgsave_time_sec", saver.last_seconds),
+        ("rdb_current_bgsave_time_sec", int(time.monotonic() - started) if started is not None else -1),
+        ("rdb_saves", saver.saves),
         ("aof_enabled", 1),
         ("aof_rewrite_in_progress", int(in_progress)),
         ("aof_rewrite_scheduled", 0),

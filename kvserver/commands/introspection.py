@@ -35,6 +35,7 @@ _GROUPS = {
     "zsets": "sorted-set",
     "pubsub": "pubsub",
     "streams": "stream",
+    "dump": "generic",
 }
 # Redis's ACL category for each group.
 _GROUP_CATEGORIES = {

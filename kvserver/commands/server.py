@@ -22,6 +22,7 @@ from kvserver.commands.parsing import parse_int
 from kvserver.commands.registry import ADMIN_FLAGS, command
 from kvserver.errors import CommandError
 from kvserver.protocol import NO_REPLY, OK, Status
+from kvserver.rdbsave import SaveInProgress
 from kvserver.session import Session
 from kvserver.values import memory as memory_estimate
 
@@ -44,20 +45,26 @@ def time_(session: Session, args: list[bytes]) -> object:
 def lastsave(session: Session, args: list[bytes]) -> object:
     """LASTSAVE
 
-    Unix time of the last SAVE or BGSAVE (start-up time if none).
+    Unix time of the last successful SAVE or BGSAVE (start-up time if none).
     """
-    return session.server.last_save_time
+    return session.server.saver.last_save_time
 
 
 @command("save", 1, flags=("admin", "noscript", "no_async_loading", "no_multi"))
 def save(session: Session, args: list[bytes]) -> object:
     """SAVE
 
-    OK at once. kvserver makes no snapshot: every acknowledged write is
-    already in the append-only log (fsynced per appendfsync), so there is
-    nothing left to save. LASTSAVE moves to now.
+    Write the RDB file (dir/dbfilename) now and reply once it is on disk
+    (kvserver/rdbsave.py). Only this client waits: the others go on, the
+    file holds the keyspace as it was when the save began.
     """
-    session.server.last_save_time = session.now // 1000
+    saver = session.server.saver
+    try:
+        saver.save()
+    except SaveInProgress:
+        raise CommandError(errors.BGSAVE_IN_PROGRESS) from None
+    except OSError:
+        raise CommandError(errors.SAVE_FAILED) from None
     return OK
 
 
@@ -65,13 +72,18 @@ def save(session: Session, args: list[bytes]) -> object:
 def bgsave(session: Session, args: list[bytes]) -> object:
     """BGSAVE [SCHEDULE]
 
-    OK at once, as SAVE, rather than "Background saving started": no
-    background save ever runs here.
+    Write the RDB file in the background ("Background saving started");
+    INFO persistence shows its progress and outcome. A save under way is
+    refused; SCHEDULE is accepted and, as nothing else blocks a save here
+    (a log rewrite may run meanwhile), starts it at once.
     """
     if len(args) > 1 or (args and args[0].upper() != b"SCHEDULE"):
         raise CommandError(errors.SYNTAX)
-    session.server.last_save_time = session.now // 1000
-    return OK
+    try:
+        session.server.saver.start()
+    except SaveInProgress:
+        raise CommandError(errors.BGSAVE_IN_PROGRESS) from None
+    return Status("Background saving started")
 
 
 @command("wait", 3, flags=("noscript",))
@@ -111,7 +123,9 @@ def role(session: Session, args: list[bytes]) -> object:
 def shutdown(session: Session, args: list[bytes]) -> object:
     """SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]
 
-    Stop the server as SIGTERM does: stop accepting, finish within
+    With SAVE, write the RDB file first (refused if that fails, unless
+    FORCE); without, no RDB file is written (there are no save points).
+    Then stop the server as SIGTERM does: stop accepting, finish within
     shutdown-timeout, flush, fsync and close the log, exit 0. The caller
     gets no reply: the connection closes. It works while a script is busy
     (the way out of an -UNKILLABLE script): that script's writes were never
@@ -124,11 +138,20 @@ def shutdown(session: Session, args: list[bytes]) -> object:
         raise CommandError(errors.SYNTAX)
     if b"ABORT" in words:
         raise CommandError(errors.NO_SHUTDOWN_IN_PROGRESS)  # ours never waits for replicas
-    if b"SAVE" in words:
-        raise CommandError(errors.SHUTDOWN_SAVE_UNSUPPORTED)
     server = session.server
     if server is None or server.request_shutdown is None:
         raise CommandError(errors.SHUTDOWN_FAILED)
+    if b"SAVE" in words:
+        # Save first, as Redis's prepareForShutdown (a BGSAVE under way is
+        # let finish, then the file is written again, with the latest writes).
+        log.warning("Saving the final RDB snapshot before exiting.")
+        server.saver.wait()
+        try:
+            server.saver.save()
+        except (SaveInProgress, OSError) as exc:
+            log.warning("Error trying to save the DB, can't exit: %s", exc)
+            if b"FORCE" not in words:
+                raise CommandError(errors.SHUTDOWN_FAILED) from None
     log.warning("User requested shutdown...")
     server.request_shutdown()
     session.conn.close_after_reply()  # no reply: the connection ends with the server
