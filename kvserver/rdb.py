@@ -839,10 +839,16 @@ class Entry:
         self.deadline = deadline
 
 
-def read_file(data, on_aux: Callable[[bytes, bytes], None] | None = None, on_function=None) -> Iterator[Entry]:
+def read_file(
+    data, on_aux: Callable[[bytes, bytes], None] | None = None, on_function=None, position: list | None = None
+) -> Iterator[Entry]:
     """Every key of an RDB file (bytes or an mmap), in file order; aux
     fields and function libraries go to the callbacks. Empty containers are
-    skipped, as Redis does. Checks the CRC64 first (unless it is 0)."""
+    skipped, as Redis does. The CRC64 is checked at the end (unless it is
+    0), so a consumer must not trust what it got before the generator ends
+    without error. ``position``, if given, gets ``[offset]`` updated as the
+    reading goes on: at the end, where the RDB data ended (an AOF's RDB
+    preamble is followed by records)."""
     if len(data) < 9 or bytes(data[:5]) != MAGIC:
         raise RdbError("not an RDB file (no REDIS signature)")
     try:
@@ -853,23 +859,27 @@ def read_file(data, on_aux: Callable[[bytes, bytes], None] | None = None, on_fun
         raise RdbError(f"can't handle RDB format version {version}")
     r = Reader(data, 9)
     try:
-        yield from _read_records(r, version, on_aux, on_function)
+        yield from _read_records(r, version, on_aux, on_function, position)
     except RdbError:
         raise
     except (IndexError, ValueError, OverflowError, struct.error, MemoryError) as exc:
         raise RdbError(f"bad data at byte {r.pos}: {exc}") from None
 
 
-def _read_records(r: Reader, version: int, on_aux, on_function) -> Iterator[Entry]:
+def _read_records(r: Reader, version: int, on_aux, on_function, position) -> Iterator[Entry]:
     db = 0
     deadline = None
     while True:
+        if position is not None:
+            position[:] = [r.pos]
         kind = r.byte()
         if kind == OPCODE_EOF:
             if version >= 5:
                 stored = int.from_bytes(r.take(8), "little")
                 if stored and crc64(r.data[: r.pos - 8]) != stored:
                     raise RdbError("wrong RDB checksum")
+            if position is not None:
+                position[:] = [r.pos]
             return
         if kind == OPCODE_SELECTDB:
             db = r.length()

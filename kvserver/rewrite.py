@@ -145,6 +145,18 @@ def create_temporary(beside: str, purpose: str):
     return path, os.fdopen(fd, "wb")
 
 
+def encode_key(key: bytes, value: object, deadline: int | None) -> bytes:
+    """The log records that rebuild one key, its TTL included."""
+    if type(value) is bytes:  # a string: one SET, its TTL included
+        if deadline is None:
+            return encode_command([b"SET", key, value])
+        return encode_command([b"SET", key, value, b"PXAT", b"%d" % deadline])
+    records = [encode_command(r) for r in rewrite_records(key, value)]
+    if deadline is not None:
+        records.append(encode_command([b"PEXPIREAT", key, b"%d" % deadline]))
+    return b"".join(records)
+
+
 def _write_snapshot(file, snapshot: list[tuple[int, dict, dict]], now: int, libraries: list[bytes] = ()) -> None:
     # Function libraries first, one FUNCTION LOAD each, as Redis's rewrite
     # writes them: server-wide, before any database's keys.
@@ -156,16 +168,7 @@ def _write_snapshot(file, snapshot: list[tuple[int, dict, dict]], now: int, libr
             deadline = expires.get(key)
             if deadline is not None and deadline < now:
                 continue  # already expired: nothing to keep
-            if type(value) is bytes:  # a string: one SET, its TTL included
-                if deadline is None:
-                    record = encode_command([b"SET", key, value])
-                else:
-                    record = encode_command([b"SET", key, value, b"PXAT", b"%d" % deadline])
-            else:
-                records = [encode_command(r) for r in rewrite_records(key, value)]
-                if deadline is not None:
-                    records.append(encode_command([b"PEXPIREAT", key, b"%d" % deadline]))
-                record = b"".join(records)
+            record = encode_key(key, value, deadline)
             chunk.append(record)
             size += len(record)
             if size >= WRITE_CHUNK_BYTES:
