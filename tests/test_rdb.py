@@ -431,6 +431,16 @@ def test_save_is_valid_for_redis_check_rdb_and_redis_server(start_server, spawn,
     assert theirs.fcall("f", 0) == 1
 
 
+def test_overlapping_snapshots_keep_copy_on_write_until_the_last_ends():
+    keyspace = Keyspace()
+    keyspace.begin_snapshot()  # a log rewrite
+    keyspace.begin_snapshot()  # a BGSAVE meanwhile
+    keyspace.end_snapshot()  # the BGSAVE is done: the rewrite's snapshot still needs copies
+    assert keyspace.snapshot_epoch
+    keyspace.end_snapshot()
+    assert not keyspace.snapshot_epoch
+
+
 def test_config_set_dir_is_refused(start_server):
     import redis
 
