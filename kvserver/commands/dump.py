@@ -25,6 +25,7 @@ from kvserver import errors, rdb
 from kvserver.commands.parsing import parse_int
 from kvserver.commands.registry import command
 from kvserver.errors import CommandError
+from kvserver.notify import GENERIC, notify
 from kvserver.protocol import OK
 from kvserver.session import Session
 
@@ -92,10 +93,12 @@ def restore(session: Session, args: list[bytes]) -> object:
         if deadline <= now and not session.loading:  # already expired: Redis's checkAlreadyExpired
             if replace and db.delete(key):
                 session.log(b"DEL", key)
+                notify(session, GENERIC, b"del", key)
             return OK
     db.set(key, value, deadline)
     if type(value) is not bytes:
         value.epoch = session.keyspace.snapshot_epoch  # new: nothing to copy before a change
+    notify(session, GENERIC, b"restore", key)
     if ttl and not absttl:
         session.log(b"RESTORE", key, b"%d" % deadline, *args[2:], b"ABSTTL")
     else:
