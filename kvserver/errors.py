@@ -535,3 +535,9 @@ stream_xinfo_nogroup = stream_xgroup_nogroup
 
 def xclaim_unrecognized(option: bytes) -> str:
     return f"ERR Unrecognized XCLAIM option '{_text(option)}'"
+
+
+# --- blocking commands (kvserver/blocking.py, commands/blocking.py; TIMEOUT_NEGATIVE above) ---
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+UNBLOCK_REASON = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"

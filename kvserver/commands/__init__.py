@@ -25,6 +25,7 @@ fills it. Where does a command live?
 * GEOADD, GEOSEARCH, GEORADIUS ... (on sorted sets): ``geo.py`` (the math: ``_geohash.py``)
 * SORT, SORT_RO: ``sort.py``
 * XADD, XRANGE, XREADGROUP, XINFO ... (streams): ``streams.py``
+* BLPOP, BLMOVE, BZPOPMIN ... (blocking; the waiting: kvserver/blocking.py): ``blocking.py``
 """
 
 # Keep this order (not alphabetical): it is the order of COMMANDS, which
@@ -55,6 +56,7 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     geo,
     sort,
     streams,
+    blocking,
 )
 from kvserver.commands.registry import COMMANDS, Command
 
