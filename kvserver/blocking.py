@@ -18,7 +18,8 @@ another type: Redis 7.0 leaves the client blocked then); a CommandError it
 raises becomes the client's reply and ends its wait (BLMOVE onto a
 destination of the wrong type). ``timeout_reply`` is what the client gets
 when the time is up, on CLIENT UNBLOCK ... TIMEOUT, and at once inside
-MULTI or a script, where nothing blocks. ``timeout_ms`` 0 waits forever.
+MULTI or a script, where nothing blocks (unless ``unblocked_reply`` says
+otherwise). ``timeout_ms`` 0 waits forever.
 
 ``wait_for_keys`` returns a ``Blocked``; the dispatcher, once it has let go
 of the write lock, calls its ``wait()`` (on the client's own worker
@@ -51,6 +52,7 @@ from collections.abc import Callable
 
 from kvserver import errors
 from kvserver.errors import AofError, CommandError
+from kvserver.protocol import NO_REPLY
 
 LLONG_MAX = 2**63 - 1
 
@@ -140,7 +142,8 @@ class Waiter:
                     self.signal.acquire()
             if not self.done:
                 with keyspace.write_lock:
-                    self.finish(self.timeout_reply)
+                    # A client hung up, killed or shut down gets nothing, as in Redis.
+                    self.finish(NO_REPLY if session.hangup else self.timeout_reply)
         finally:
             session.waiter = None
         if self.offset:
@@ -166,12 +169,18 @@ class Blocked:
         return self.waiter.wait()
 
 
-def wait_for_keys(session, keys: list[bytes], timeout_ms: int, try_serve: Callable, timeout_reply) -> object:
+_SAME = object()
+
+
+def wait_for_keys(
+    session, keys: list[bytes], timeout_ms: int, try_serve: Callable, timeout_reply, unblocked_reply=_SAME
+) -> object:
     """Block ``session`` on ``keys`` (write lock held): a ``Blocked`` for the
-    dispatcher, or ``timeout_reply`` at once where Redis does not block
-    (inside MULTI or a script; a connection already ending)."""
+    dispatcher, or, where Redis does not block (inside MULTI or a script; a
+    connection already ending), ``unblocked_reply`` at once (by default the
+    timeout's reply; BLMOVE's differs: nil there, a null array on timeout)."""
     if session.group is not None or session.hangup or session.loading:
-        return timeout_reply
+        return timeout_reply if unblocked_reply is _SAME else unblocked_reply
     deadline = session.now + timeout_ms if timeout_ms else 0
     waiter = Waiter(session, list(dict.fromkeys(keys)), deadline, try_serve, timeout_reply)
     blocked = session.db.blocked

@@ -13,13 +13,14 @@ checked in Redis's order: BLMOVE's ends, then the timeout, then the keys.
 Served later, a command looks only at the key that became ready, and only
 if it holds its type: Redis 7.0 leaves a client blocked when its key is
 deleted, flushed or set to another type. Inside MULTI or a script nothing
-blocks: the reply is the timeout's (a null array; nil for BLMOVE).
+blocks: the reply is the timeout's, a null array (BLMOVE: nil there, but a
+null array on a timeout, as Redis).
 """
 
 from __future__ import annotations
 
 from kvserver.blocking import parse_timeout, wait_for_keys
-from kvserver.commands.introspection import KEY_FINDERS
+from kvserver.commands.introspection import COMMAND_GROUPS, KEY_FINDERS
 from kvserver.commands.lists import _lmpop_keys, _move, _where, lmove, lmpop, lpop, rpop, rpoplpush
 from kvserver.commands.registry import command
 from kvserver.commands.zsets import _zmpop_keys, _zpop, zmpop
@@ -84,7 +85,8 @@ def _bmove(session: Session, args: list[bytes], from_left: bool, to_left: bool, 
             return None
         return _move(s, source, destination, from_left, to_left, record)  # WRONGTYPE destination: the reply
 
-    return wait_for_keys(session, [source], timeout, serve, None)
+    # As Redis: nil inside MULTI, but the null array of the list commands on a timeout.
+    return wait_for_keys(session, [source], timeout, serve, NullArray, None)
 
 
 @command("blmove", 6, write=True, keys=(1, 2, 1), flags=("denyoom", "noscript", "blocking"))
@@ -189,3 +191,9 @@ def bzmpop(session: Session, args: list[bytes]) -> object:
 
 
 KEY_FINDERS["bzmpop"] = lambda args: _zmpop_keys(args[1:])
+
+
+COMMAND_GROUPS.update(
+    {name: "list" for name in ("blpop", "brpop", "blmove", "brpoplpush", "blmpop")},
+    **{name: "sorted-set" for name in ("bzpopmin", "bzpopmax", "bzmpop")},
+)

@@ -67,7 +67,7 @@ class Command:
         """The key arguments of a call (``args`` excludes the name)."""
         if not self.first_key:
             return []
-        last = len(args) if self.last_key < 0 else self.last_key
+        last = len(args) + 1 + self.last_key if self.last_key < 0 else self.last_key  # -2: BLPOP's timeout is no key
         return args[self.first_key - 1 : last : self.key_step]
 
     def arity_ok(self, argc: int) -> bool:
