@@ -359,15 +359,18 @@ def test_a_failed_log_append_serves_nobody(failing_kv):
 
 
 def test_the_timeout_follows_the_keyspace_clock(kv):
-    # The deadline is on the injected clock: a wait of 3600 s ends as soon
-    # as the clock says so (the waiter rechecks when its lock times out: the
-    # wall-clock remainder, here the clock moved before it even waited).
+    # The deadline is on the injected clock: 0.1 s of wall-clock time is not
+    # enough while the clock stands still (the waiter wakes, finds time
+    # left, waits again); once the clock passes the deadline, the next
+    # wake-up ends the wait.
     waiter_session = kv.new_session()
     got = []
-    thread = threading.Thread(target=lambda: got.append(kv("BLPOP", "k", "0.2", session=waiter_session)))
+    thread = threading.Thread(target=lambda: got.append(kv("BLPOP", "k", "0.1", session=waiter_session)))
     thread.start()
     wait_for(lambda: kv.keyspace.blocked_clients == 1, "blocked")
-    kv.clock.advance(200)
+    thread.join(0.35)  # three of its wake-ups
+    assert thread.is_alive() and not got
+    kv.clock.advance(100)
     thread.join(10)
     assert not thread.is_alive()
     assert kv.keyspace.blocked_clients == 0
@@ -394,25 +397,35 @@ def test_a_thousand_blocked_clients_killed_dropped_timed_out_leave_nothing(start
     base_threads = _threads() - server.pool.size
     base_fds = _fds()
     total, batch = 1000, 100
-    for start in range(0, total, batch):
+
+    def block(count: int, timeout: bytes) -> list[socket.socket]:
         socks = []
-        for i in range(start, start + batch):
+        for i in range(count):
             s = socket.create_connection(("127.0.0.1", running.resp_port))
-            timeout = "0.05" if i % 3 == 2 else "0"
-            s.sendall(b"*3\r\n$5\r\nBLPOP\r\n$%d\r\nk%d\r\n$%d\r\n%s\r\n" % (len(b"k%d" % i), i, len(timeout), timeout.encode()))
+            key = b"k%d" % i
+            s.sendall(b"*3\r\n$5\r\nBLPOP\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(timeout), timeout))
             socks.append(s)
-        wait_for(lambda: server.keyspace.blocked_clients == sum(1 for i in range(start, start + batch) if i % 3 != 2)
-                 or server.keyspace.blocked_clients >= batch * 2 // 3, "blocked")
-        for i, s in enumerate(socks, start):
-            if i % 3 == 0:
-                s.close()  # hangs up while blocked
-        admin.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")  # the rest of the zeros
-        for i, s in enumerate(socks, start):
-            if i % 3 == 2:
-                s.settimeout(10)
-                assert s.recv(100) in (b"*-1\r\n", b"")  # timed out (or killed first)
-            if i % 3 != 0:
-                s.close()
+        return socks
+
+    for _ in range(total // batch):
+        third = batch // 3
+        socks = block(third, b"0")  # they hang up while blocked
+        wait_for(lambda: server.keyspace.blocked_clients == third, "blocked")
+        for s in socks:
+            s.close()
+        wait_for(lambda: server.keyspace.blocked_clients == 0, "hung-up clients unblocked")
+        socks = block(third, b"0")  # CLIENT KILLed while blocked
+        wait_for(lambda: server.keyspace.blocked_clients == third, "blocked")
+        assert admin.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes") == b":%d\r\n" % third
+        for s in socks:
+            s.settimeout(10)
+            assert s.recv(100) == b""  # closed, with no reply
+            s.close()
+        socks = block(batch - 2 * third, b"0.02")  # they time out
+        for s in socks:
+            s.settimeout(10)
+            assert s.recv(100) == b"*-1\r\n"
+            s.close()
 
     def settled():
         return (
