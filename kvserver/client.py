@@ -43,11 +43,12 @@ What piles up unsent on ``outbox`` counts towards those limits too, so a
 subscriber that stops reading is disconnected and never makes a publisher
 wait or the server grow without bound.
 
-A blocked client (to come: BLPOP...) will be a fourth mode: its command
-will ``enter_mode(BLOCKED)``, and the loop, instead of taking the next
-request, will wait on ``wait`` (with the command's timeout) until another
-thread ``wake``\\ s it with the key ready, or CLIENT UNBLOCK / KILL or
-shutdown (``_kill``) ends the wait; ``_serve`` marks the place.
+A blocked client (BLPOP...; kvserver/blocking.py) needs no mode of its
+own: its command waits inside its own call, on the worker thread, on a
+lock of its own, holding no other; the loop resumes with the reply once it
+is served, unblocked or timed out. A connection ending (``_kill``, and the
+reactor's end of input) calls ``blocking.hang_up``, which ends the wait at
+once with no reply.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ import threading
 import time
 
 from kvserver import errors
+from kvserver.blocking import hang_up
 from kvserver.commands import COMMANDS
 from kvserver.commands.connection import client_line
 from kvserver.commands.transactions import end_session
@@ -401,6 +403,7 @@ def _kill(conn: Connection) -> None:
     conn.killed = True
     conn.inbox.appendleft(EOF)
     conn.wake()
+    hang_up(conn.session)  # a blocking command it waits in ends now
 
 
 def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, request_resume) -> None:
@@ -426,6 +429,8 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
     conn.dispatcher = dispatcher
     conn.limits = getattr(state, "client_output_buffer_limits", DEFAULT_LIMITS)
     conn.session = session  # the reactor reads session.authenticated (requirepass)
+    if conn.eof or conn.killed:  # ended before its session existed: no wait may start
+        session.hangup = True
     state.add_client(session)
     try:
         if conn.protocol.greeting:

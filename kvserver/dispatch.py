@@ -33,6 +33,7 @@ from time import perf_counter_ns
 
 from kvserver import errors
 from kvserver.aof import AppendOnlyFile
+from kvserver.blocking import Blocked, serve_ready
 from kvserver.commands import COMMANDS
 from kvserver.commands.containers import CONTAINERS
 from kvserver.commands.monitor import feed_monitors
@@ -181,6 +182,11 @@ class Dispatcher:
                 # A read of keys, without the lock: valid if no write began
                 # or ended meanwhile (the seqlock; see store.py).
                 keyspace = self.keyspace
+                if cmd.blocking:  # XREAD BLOCK: tries, then blocks, under the lock
+                    with self._lock:
+                        session.now = self._clock()
+                        reply = cmd.func(session, argv)
+                    return reply.wait() if type(reply) is Blocked else reply
                 seq = keyspace.seq
                 if not seq & 1:
                     session.now = self._clock()
@@ -201,6 +207,8 @@ class Dispatcher:
                 # log never go backwards relative to the log order.
                 session.now = self._clock()
                 reply, offset = self._write(cmd, session, argv)
+            if type(reply) is Blocked:  # BLPOP...: wait, holding no lock
+                return reply.wait()
             if offset and self.aof.fsync_policy == "always":
                 # Outside the lock, so that concurrent writers share fsyncs.
                 self.aof.sync_to(offset)
@@ -232,11 +240,14 @@ class Dispatcher:
             if not effects:
                 return reply, 0
             try:
-                return reply, aof.write(session.db.index, effects)
+                offset = aof.write(session.db.index, effects)
             except AofError as exc:
                 keyspace.rollback(journal)
                 log.error("write refused, the log cannot be written: %s", exc)
                 return errors.log_write_failed(str(exc)), 0
+            if keyspace.ready:  # it made keys that clients wait on ready: serve them
+                offset = serve_ready(keyspace, aof, session.now) or offset
+            return reply, offset
         except BaseException:
             # A CommandError is raised before a command changes anything; an
             # unexpected exception may come after: undo rather than leave
@@ -247,6 +258,8 @@ class Dispatcher:
             keyspace.seq += 1
             keyspace.journal = None
             effects.clear()
+            if keyspace.ready:  # a write refused: nobody is served
+                keyspace.ready.clear()
 
     # -- atomic units: EXEC, scripts -------------------------------------------
 
@@ -285,6 +298,8 @@ class Dispatcher:
                         keyspace.rollback(journal)
                         log.error("transaction refused, the log cannot be written: %s", exc)
                         return errors.log_write_failed(str(exc))
+                    if keyspace.ready:  # as Redis, blocked clients are served after EXEC
+                        offset = serve_ready(keyspace, aof, session.now) or offset
             except BaseException:
                 keyspace.rollback(journal)
                 raise
@@ -292,6 +307,8 @@ class Dispatcher:
                 session.group = None
                 keyspace.seq += 1
                 keyspace.journal = None
+                if keyspace.ready:
+                    keyspace.ready.clear()
         if offset and aof.fsync_policy == "always":
             try:
                 aof.sync_to(offset)

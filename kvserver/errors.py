@@ -546,3 +546,9 @@ RESTORE_BAD_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
 RESTORE_BAD_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
 BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
 SAVE_FAILED = "ERR"  # Redis's SAVE replies a bare "ERR" when rdbSave fails
+
+
+# --- blocking commands (kvserver/blocking.py, commands/blocking.py; TIMEOUT_NEGATIVE above) ---
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+UNBLOCK_REASON = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"

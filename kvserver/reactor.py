@@ -34,6 +34,7 @@ import time
 import types
 from collections.abc import Callable
 
+from kvserver.blocking import hang_up
 from kvserver.client import EOF, Connection
 from kvserver import errors
 from kvserver.errors import ProtocolError
@@ -457,6 +458,7 @@ class Reactor:
             self._stop_reading(conn)
             conn.inbox.append(EOF)
             conn.wake()
+            hang_up(conn.session)  # as Redis frees a blocked client that hung up
 
     def close_idle(self, idle_seconds: float) -> None:
         """End connections that sent nothing for ``idle_seconds`` and have
@@ -464,7 +466,13 @@ class Reactor:
         Monitors and subscribers are spared, as Redis spares them (they only listen)."""
         cutoff = time.monotonic() - idle_seconds
         for conn in list(self.connections):
-            if conn.last_read < cutoff and not conn.inbox and not conn.eof and conn.mode is NORMAL:
+            if (
+                conn.last_read < cutoff
+                and not conn.inbox
+                and not conn.eof
+                and conn.mode is NORMAL
+                and (conn.session is None or conn.session.waiter is None)  # Redis spares blocked clients
+            ):
                 log.debug("%r: idle for %g s, closing", conn, idle_seconds)
                 self._end_input(conn)
 

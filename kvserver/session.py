@@ -119,6 +119,8 @@ class Session:
         "watches",
         "group",
         "dispatcher",
+        "waiter",
+        "hangup",
     )
 
     def __init__(
@@ -172,6 +174,12 @@ class Session:
         # Inside Dispatcher.run_atomic: the effects of the unit so far, as
         # (database index, records); None otherwise.
         self.group: list | None = None
+        # Blocking commands (kvserver/blocking.py): the Waiter while this
+        # client is blocked on keys (CLIENT LIST flags=b), and whether its
+        # connection is ending (any thread sets it: blocking.hang_up), which
+        # ends a wait and keeps a new one from starting.
+        self.waiter = None
+        self.hangup = False
 
     def log(self, *args: bytes) -> None:
         """Record one effect of the running write command for the log.

@@ -67,6 +67,7 @@ class Database:
         "_sweep_keys",
         "_sweep_pos",
         "watched",
+        "blocked",
     )
 
     def __init__(self, index: int, keyspace: Keyspace) -> None:
@@ -82,6 +83,10 @@ class Database:
         # key -> the WatchedKey entries of the clients that WATCH it (see
         # the module docstring). Changed under the write lock only.
         self.watched: dict[bytes, list[WatchedKey]] = {}
+        # key -> the FIFO of clients blocked on it (kvserver/blocking.py).
+        # A write to one of them notes the key in keyspace.ready. Changed
+        # under the write lock only; empty (one truth test) nearly always.
+        self.blocked: dict[bytes, object] = {}
 
     # -- reads (no lock) ------------------------------------------------------
 
@@ -135,6 +140,8 @@ class Database:
         if old is _MISSING and self.keyspace.notify_flags & notify.NEW:
             # Redis's dbAdd: "new", before the command's own event.
             notify.publish(self.keyspace, self.index, b"new", key)
+        if self.blocked and key in self.blocked:
+            self.keyspace.ready.append((self, key))
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; True if it was there."""
@@ -203,8 +210,11 @@ class Database:
         self.used_bytes += delta
         if not value:
             self.delete(key)  # touches the watchers
-        elif self.watched:
+            return
+        if self.watched:
             self._touch(key)
+        if self.blocked and key in self.blocked:  # XADD to a stream someone waits on
+            self.keyspace.ready.append((self, key))
 
     def flush(self, now: int = 0) -> int:
         """Remove every key (FLUSHDB); returns how many there were."""
@@ -228,6 +238,12 @@ class Database:
         if journal is not None:
             journal.append(lambda: self._swap(other))
         self._swap(other)
+        # Clients blocked here stay with the database number, as in Redis;
+        # what they wait for may now be here (scanDatabaseForReadyKeys).
+        for db in (self, other):
+            for key in db.blocked:
+                if key in db.data:
+                    self.keyspace.ready.append((db, key))
 
     def _swap(self, other: Database) -> None:
         mine = (self.data, self.expires, self._buckets, self.used_bytes)
@@ -467,6 +483,11 @@ class Keyspace:
         # The seqlock count (see the module docstring): odd while a write is
         # in progress. Changed under the write lock only.
         self.seq = 0
+        # Blocked clients (kvserver/blocking.py): how many, and the
+        # (database, key) pairs written since the dispatcher last served
+        # their waiters. Write lock only.
+        self.blocked_clients = 0
+        self.ready: list = []
         # Non-zero while a rewrite's snapshot shares the stored containers:
         # Database.writable copies one before it is changed in place.
         self.snapshot_epoch = 0

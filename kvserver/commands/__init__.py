@@ -26,6 +26,7 @@ fills it. Where does a command live?
 * SORT, SORT_RO: ``sort.py``
 * XADD, XRANGE, XREADGROUP, XINFO ... (streams): ``streams.py``
 * DUMP, RESTORE (Redis's RDB payload, kvserver/rdb.py): ``dump.py``
+* BLPOP, BLMOVE, BZPOPMIN ... (blocking; the waiting: kvserver/blocking.py): ``blocking.py``
 """
 
 # Keep this order (not alphabetical): it is the order of COMMANDS, which
@@ -57,6 +58,7 @@ from kvserver.commands import (  # noqa: F401  (registers them)
     sort,
     streams,
     dump,
+    blocking,
 )
 from kvserver.commands.registry import COMMANDS, Command
 

@@ -235,6 +235,30 @@ def client_id(session: Session, args: list[bytes]) -> object:
     return session.id
 
 
+@CLIENT.subcommand("unblock", -3, flags=("admin", "noscript", "loading", "stale"))
+def client_unblock(session: Session, args: list[bytes]) -> object:
+    """CLIENT UNBLOCK client-id [TIMEOUT | ERROR]
+
+    End another client's wait in a blocking command, as if it timed out
+    (or with the UNBLOCKED error); 1 if it was blocked, else 0.
+    """
+    from kvserver.blocking import unblock  # blocking imports the commands package
+
+    wanted = parse_int(args[0])
+    error = False
+    if len(args) == 2:
+        reason = args[1].upper()
+        if reason not in (b"TIMEOUT", b"ERROR"):
+            raise CommandError(errors.UNBLOCK_REASON)
+        error = reason == b"ERROR"
+    elif len(args) > 2:
+        raise errors.wrong_arity("client|unblock")
+    for other in session.server.sessions():
+        if other.id == wanted:
+            return 1 if unblock(session.keyspace, other, error) else 0
+    return 0
+
+
 @CLIENT.subcommand("getname", 2, flags=("noscript", "loading", "stale"))
 def client_getname(session: Session, args: list[bytes]) -> object:
     """CLIENT GETNAME
@@ -350,8 +374,8 @@ def client_line(s: Session, now_ms: int) -> bytes:
             s.name,
             age,
             idle,
-            # O: a MONITOR client, P: a subscriber, as Redis shows them.
-            b"O" if mode is MONITOR else b"P" if mode is SUBSCRIBED else b"N",
+            # O: a MONITOR client, P: a subscriber, b: blocked on keys, as Redis shows them.
+            b"O" if mode is MONITOR else b"P" if mode is SUBSCRIBED else b"b" if s.waiter is not None else b"N",
             s.db.index,
             len(subs.channels) if subs else 0,
             len(subs.patterns) if subs else 0,

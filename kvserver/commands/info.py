@@ -114,7 +114,7 @@ def _clients(state: ServerState, now: int) -> list[tuple[str, object]]:
     return [
         ("connected_clients", len(state.sessions())),
         ("cluster_connections", 0),
-        ("blocked_clients", 0),
+        ("blocked_clients", state.keyspace.blocked_clients),
         ("tracking_clients", 0),
         ("clients_in_timeout_table", 0),
         ("worker_threads", state.worker_threads()),  # kvserver's: one per connection, plus idle ones

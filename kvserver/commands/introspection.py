@@ -37,6 +37,9 @@ _GROUPS = {
     "streams": "stream",
     "dump": "generic",
 }
+# Commands whose group is not their module's (commands/blocking.py holds
+# list and sorted-set commands).
+COMMAND_GROUPS: dict[str, str] = {}
 # Redis's ACL category for each group.
 _GROUP_CATEGORIES = {
     "string": "@string",
@@ -171,7 +174,7 @@ def _group(item: Command | Subcommand) -> str:
     if isinstance(item, Subcommand):  # its container's group
         item = COMMANDS[item.name.partition("|")[0].upper().encode()]
     module = item.func.__module__.rsplit(".", 1)[-1]
-    return _GROUPS.get(module, "server")
+    return COMMAND_GROUPS.get(item.name) or _GROUPS.get(module, "server")
 
 
 def _flags(item: Command | Subcommand) -> list[str]:
@@ -197,6 +200,8 @@ def _categories(item: Command | Subcommand) -> list[str]:
     if "admin" in flags:
         categories += ["@admin", "@dangerous"]
     categories.append("@fast" if "fast" in flags else "@slow")
+    if "blocking" in flags:
+        categories.append("@blocking")
     return categories
 
 

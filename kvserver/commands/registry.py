@@ -55,6 +55,9 @@ class Command:
     # it from observing half of a write or transaction (store.py, seqlock).
     # Derived at registration; other reads (CLIENT, INFO...) need nothing.
     reads_keys: bool = False
+    # Redis's "blocking" flag (BLPOP, XREAD...): may wait for keys
+    # (kvserver/blocking.py); a read so flagged runs under the write lock.
+    blocking: bool = False
 
     @property
     def syntax(self) -> str:
@@ -64,7 +67,7 @@ class Command:
         """The key arguments of a call (``args`` excludes the name)."""
         if not self.first_key:
             return []
-        last = len(args) if self.last_key < 0 else self.last_key
+        last = len(args) + 1 + self.last_key if self.last_key < 0 else self.last_key  # -2: BLPOP's timeout is no key
         return args[self.first_key - 1 : last : self.key_step]
 
     def arity_ok(self, argc: int) -> bool:
@@ -109,6 +112,7 @@ def command(
             name.lower(), func, arity, write, *keys, flags=tuple(flags), in_multi=in_multi,
             subscribed=subscribed,
             reads_keys=reads,
+            blocking="blocking" in flags,
         )
         return func
 
