@@ -119,6 +119,7 @@ class Session:
         "watches",
         "group",
         "dispatcher",
+        "tracking",
     )
 
     def __init__(
@@ -172,6 +173,9 @@ class Session:
         # Inside Dispatcher.run_atomic: the effects of the unit so far, as
         # (database index, records); None otherwise.
         self.group: list | None = None
+        # CLIENT TRACKING: this client's settings (tracking.ClientTracking)
+        # while it is on, else None.
+        self.tracking = None
 
     def log(self, *args: bytes) -> None:
         """Record one effect of the running write command for the log.
