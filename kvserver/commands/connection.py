@@ -542,7 +542,7 @@ def _check_prefixes(existing: dict[bytes, None], prefixes: list[bytes]) -> None:
     then OK, and enables tracking anyway, when the overlap is between two
     new prefixes past the first; here that is only the error."""
     for i, prefix in enumerate(prefixes):
-        for old in existing:
+        for old in sorted(existing):  # in Redis's (radix tree) order
             if old.startswith(prefix) or prefix.startswith(old):
                 raise CommandError(errors.tracking_prefix_overlap(prefix, old))
         for other in prefixes[i + 1 :]:
