@@ -11,9 +11,6 @@ arrives before its PONG, on both servers.
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 import redis
 from redis.cache import CacheConfig
@@ -345,58 +342,6 @@ def test_nobody_tracking_costs_one_test(start_server):
         assert all(db.tracking is None for db in keyspace.dbs)
     finally:
         a.close()
-
-
-def test_tracked_reads_never_miss_a_change(start_server):
-    """A tracking reader racing writers: whatever it read and was not told
-    of since is the key's value at the end (a change between a read and its
-    remembering would leave it stale)."""
-    import sys
-
-    server = start_server()
-    reader = RawRespClient(server.resp_port)
-    reader.call("HELLO", "3")
-    reader.call("CLIENT", "TRACKING", "on")
-    stop = threading.Event()
-
-    def write() -> None:
-        writer = RawRespClient(server.resp_port)
-        i = 0
-        while not stop.is_set():
-            i += 1
-            writer.call("SET", "race", str(i))
-        writer.close()
-
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    threads = [threading.Thread(target=write) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    cache: dict[bytes, bytes] = {}
-    try:
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            reader.send("GET", "race")
-            while True:  # pushes first, then the reply
-                frame = reader.read_reply()
-                if frame.startswith(b">"):
-                    cache.pop(b"race", None)
-                else:
-                    cache[b"race"] = frame
-                    break
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-        sys.setswitchinterval(old)
-    final = RawRespClient(server.resp_port)
-    reader.send("PING")
-    while (frame := reader.read_reply()) != PONG:
-        cache.pop(b"race", None)
-    if b"race" in cache:
-        assert cache[b"race"] == final.call("GET", "race")
-    final.close()
-    reader.close()
 
 
 def test_redis_py_client_side_cache(start_server, monkeypatch):
