@@ -63,7 +63,7 @@ import time
 from kvserver import errors
 from kvserver.blocking import hang_up
 from kvserver.commands import COMMANDS
-from kvserver.commands.connection import client_line
+from kvserver.commands.connection import client_line, stop_tracking
 from kvserver.commands.transactions import end_session
 from kvserver.config import (
     CLIENT_OUTPUT_HARD_LIMIT_BYTES,
@@ -455,6 +455,8 @@ def serve(conn: Connection, dispatcher: Dispatcher, state, request_close, reques
                 client_line(session, int(time.time() * 1000)).decode("utf-8", "replace"),
             )
         end_session(session)  # its watched keys go with it
+        if session.tracking is not None:
+            stop_tracking(session)  # CLIENT TRACKING ends with the client
         state.remove_client(session)
         request_close(conn)
 

@@ -20,6 +20,10 @@ Clients on every port and the start-up log replay all come through
 * Inside MULTI, a command is queued (``QUEUED``) rather than run, unless the
   registry says it runs at once (``in_multi="run"``); one refused while
   queuing (unknown, wrong arity, no_multi, OOM...) fails the transaction.
+* A client with CLIENT TRACKING on has the keys of its reads remembered
+  (kvserver/tracking.py): such a read runs under the write lock, so that
+  no write falls between it and the remembering. Everyone else pays one
+  test per command.
 * Only ``CommandError`` is part of the contract; any other exception is a
   bug, logged with its traceback and answered with a generic error so that
   one bad request never takes the connection, or the server, down.
@@ -36,6 +40,7 @@ from kvserver.aof import AppendOnlyFile
 from kvserver.blocking import Blocked, serve_ready
 from kvserver.commands import COMMANDS
 from kvserver.commands.containers import CONTAINERS
+from kvserver.commands.introspection import KEY_FINDERS
 from kvserver.commands.monitor import feed_monitors
 from kvserver.commands.transactions import end_session
 from kvserver.errors import AofError, CommandError
@@ -77,6 +82,17 @@ class Dispatcher:
         # The connections in MONITOR mode (client.py replaces the tuple
         # as they come and go); each gets a line per command run.
         self.monitors: tuple = ()
+        # CLIENT TRACKING remembers the keys of these commands: those Redis
+        # flags readonly (PFCOUNT too), except the read-only script commands
+        # (the commands their scripts run count instead) and SSUBSCRIBE's kin.
+        self._tracked_reads = frozenset(
+            c.name
+            for c in COMMANDS.values()
+            if (c.reads_keys or "readonly" in c.flags)
+            and (c.first_key or c.name in KEY_FINDERS)
+            and "pubsub" not in c.flags
+            and c.name not in ("eval_ro", "evalsha_ro", "fcall_ro")
+        )
 
     def _log_expiry(self, db, key: bytes) -> bool:
         # Keyspace.on_expired (write lock held): a key's expiry, as Redis
@@ -135,7 +151,10 @@ class Dispatcher:
         INFO commandstats and SLOWLOG, and the MONITOR feed."""
         session.last_command = cmd.name  # for CLIENT LIST's cmd=
         started = perf_counter_ns()
-        reply = self._run(cmd, session, args[1:])
+        if session.tracking is None:  # CLIENT TRACKING: one test otherwise
+            reply = self._run(cmd, session, args[1:])
+        else:
+            reply = self._run_tracking(cmd, session, args[1:])
         # INFO commandstats. Unlocked increments can lose a count when two
         # threads race; the figures are for people, as Redis's sampled ones.
         stats[CALLS] += 1
@@ -147,6 +166,25 @@ class Dispatcher:
             stats[FAILED] += 1
         if self.monitors:  # MONITOR: one truth test while nobody watches
             feed_monitors(self.monitors, cmd, session, args)
+        return reply
+
+    def _run_tracking(self, cmd, session: Session, argv: list[bytes]) -> object:
+        """A command of a client with CLIENT TRACKING on. A read of keys runs
+        under the write lock and its keys are remembered before the lock
+        goes (tracking.py), so no write can change one unseen in between;
+        then CACHING's one-command opt-in/out ends, as in Redis, unless this
+        was a CLIENT subcommand or inside MULTI ... EXEC."""
+        mine = session.tracking
+        if cmd.name in self._tracked_reads and not mine.bcast and mine.remembers():
+            with self._lock:
+                reply = self._run(cmd, session, argv)
+                tracking = self.keyspace.tracking
+                if tracking is not None and session.tracking is mine:
+                    tracking.remember(session.id, _keys_of(cmd, argv))
+        else:
+            reply = self._run(cmd, session, argv)
+        if mine.caching and session.group is None and session.multi is None and cmd.name != "client":
+            mine.caching = False
         return reply
 
     def _wait_out_script(self, busy, cmd, args: list[bytes]) -> CommandError | None:
@@ -207,6 +245,9 @@ class Dispatcher:
                 # log never go backwards relative to the log order.
                 session.now = self._clock()
                 reply, offset = self._write(cmd, session, argv)
+                tracking = self.keyspace.tracking
+                if tracking is not None and tracking.pending:  # BCAST: once the command is done
+                    tracking.broadcast()
             if type(reply) is Blocked:  # BLPOP...: wait, holding no lock
                 return reply.wait()
             if offset and self.aof.fsync_policy == "always":
@@ -309,6 +350,9 @@ class Dispatcher:
                 keyspace.journal = None
                 if keyspace.ready:
                     keyspace.ready.clear()
+                tracking = keyspace.tracking
+                if tracking is not None and tracking.pending:  # BCAST: once the unit is done
+                    tracking.broadcast()
         if offset and aof.fsync_policy == "always":
             try:
                 aof.sync_to(offset)
@@ -349,6 +393,17 @@ class Dispatcher:
             raise
         finally:
             effects.clear()
+
+
+def _keys_of(cmd, argv: list[bytes]) -> list[bytes]:
+    """The keys a call names (COMMAND GETKEYS's answer), [] if it cannot say."""
+    finder = KEY_FINDERS.get(cmd.name)
+    if finder is None:
+        return cmd.keys(argv)
+    try:
+        return finder(argv)
+    except CommandError:
+        return []
 
 
 def _refuse(session: Session, cmd, error: CommandError) -> CommandError:

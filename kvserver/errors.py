@@ -552,3 +552,37 @@ SAVE_FAILED = "ERR"  # Redis's SAVE replies a bare "ERR" when rdbSave fails
 TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
 UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
 UNBLOCK_REASON = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+# -- client-side caching (CLIENT TRACKING, CACHING) ----------------------------------------
+TRACKING_ONE_REDIRECT = "ERR A client can only redirect to a single other client"
+TRACKING_NO_REDIRECT_CLIENT = "ERR The client ID you want redirect to does not exist"
+TRACKING_PREFIX_NEEDS_BCAST = "ERR PREFIX option requires BCAST mode to be enabled"
+TRACKING_BCAST_SWITCH = (
+    "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then "
+    "re-enabling it with a different mode."
+)
+TRACKING_BCAST_OPTIN = "ERR OPTIN and OPTOUT are not compatible with BCAST"
+TRACKING_OPTIN_AND_OPTOUT = "ERR You can't specify both OPTIN mode and OPTOUT mode"
+TRACKING_OPT_SWITCH = (
+    "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then "
+    "re-enabling it with a different mode."
+)
+CACHING_NOT_TRACKING = (
+    "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or "
+    "OPTOUT mode enabled"
+)
+CACHING_YES_NOT_OPTIN = "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
+CACHING_NO_NOT_OPTOUT = "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."
+
+
+def tracking_prefix_overlap(prefix: bytes, existing: bytes) -> str:
+    return (
+        f"ERR Prefix '{_text(prefix)}' overlaps with an existing prefix '{_text(existing)}'. "
+        "Prefixes for a single client must not overlap."
+    )
+
+
+def tracking_prefixes_overlap(prefix: bytes, other: bytes) -> str:
+    return (
+        f"ERR Prefix '{_text(prefix)}' overlaps with another provided prefix '{_text(other)}'. "
+        "Prefixes for a single client must not overlap."
+    )

@@ -121,6 +121,7 @@ class Session:
         "dispatcher",
         "waiter",
         "hangup",
+        "tracking",
     )
 
     def __init__(
@@ -180,6 +181,9 @@ class Session:
         # ends a wait and keeps a new one from starting.
         self.waiter = None
         self.hangup = False
+        # CLIENT TRACKING: this client's settings (tracking.ClientTracking)
+        # while it is on, else None.
+        self.tracking = None
 
     def log(self, *args: bytes) -> None:
         """Record one effect of the running write command for the log.

@@ -21,6 +21,10 @@ Rules this module keeps:
   a new deadline, FLUSHDB, SWAPDB) marks those clients' ``Watches`` dirty,
   as Redis's touchWatchedKey does; the cost while nobody watches is one
   truth test per change.
+* Client-side caching: while any client has CLIENT TRACKING on,
+  ``Database.tracking`` is the keyspace's ``Tracking`` (kvserver/tracking.py),
+  told of every change the watchers are (and of FLUSHDB/FLUSHALL, but not
+  SWAPDB, as in Redis 7.0); else None, one truth test per change.
 * Expiry is lazy and active, as in Redis: ``lookup`` treats a key past its
   deadline (now > deadline, as Redis's keyIsExpired) as missing and deletes
   it (taking the lock, then checking again, because a writer may have just
@@ -68,6 +72,7 @@ class Database:
         "_sweep_pos",
         "watched",
         "blocked",
+        "tracking",
     )
 
     def __init__(self, index: int, keyspace: Keyspace) -> None:
@@ -87,6 +92,9 @@ class Database:
         # A write to one of them notes the key in keyspace.ready. Changed
         # under the write lock only; empty (one truth test) nearly always.
         self.blocked: dict[bytes, object] = {}
+        # The keyspace's Tracking (kvserver/tracking.py) while any client
+        # has CLIENT TRACKING on, else None: each change tells it the key.
+        self.tracking = keyspace.tracking
 
     # -- reads (no lock) ------------------------------------------------------
 
@@ -142,6 +150,8 @@ class Database:
             notify.publish(self.keyspace, self.index, b"new", key)
         if self.blocked and key in self.blocked:
             self.keyspace.ready.append((self, key))
+        if self.tracking:
+            self.tracking.invalidate(key)
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; True if it was there."""
@@ -156,6 +166,8 @@ class Database:
         self.used_bytes -= len(key) + _size(value) + PER_KEY_OVERHEAD
         if self.watched:
             self._touch(key)
+        if self.tracking:
+            self.tracking.invalidate(key)
         return True
 
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
@@ -169,6 +181,8 @@ class Database:
             self.expires[key] = deadline
         if self.watched:
             self._touch(key)
+        if self.tracking:
+            self.tracking.invalidate(key)
 
     # -- containers changed in place (commands/access.py calls these) -----------
 
@@ -209,18 +223,24 @@ class Database:
             journal.append(revert)
         self.used_bytes += delta
         if not value:
-            self.delete(key)  # touches the watchers
+            self.delete(key)  # touches the watchers, invalidates
             return
         if self.watched:
             self._touch(key)
         if self.blocked and key in self.blocked:  # XADD to a stream someone waits on
             self.keyspace.ready.append((self, key))
+        if self.tracking:
+            self.tracking.invalidate(key)
 
-    def flush(self, now: int = 0) -> int:
-        """Remove every key (FLUSHDB); returns how many there were."""
+    def flush(self, now: int = 0, *, signal: bool = True) -> int:
+        """Remove every key (FLUSHDB); returns how many there were.
+        ``signal``: tell the tracking clients (Keyspace.flush_all does,
+        once for all the databases)."""
         count = len(self.data)
         if self.watched:
             self._touch_all(None, now)
+        if signal and self.tracking:
+            self.tracking.flushed()  # even when empty, as Redis
         journal = self.keyspace.journal
         if journal is not None:
             state = (self.data, self.expires, self._buckets, self.used_bytes)
@@ -373,6 +393,8 @@ class Database:
             deadline = self.expires.get(key)
             if deadline is not None and deadline < now:
                 self._expire(key)
+                if self.tracking and self.tracking.pending:
+                    self.tracking.broadcast()
 
     def _expire(self, key: bytes) -> bool:
         """Remove ``key``, past its deadline (write lock held), once its DEL
@@ -406,6 +428,8 @@ class Database:
                     deadline = self.expires.get(key)
                     if deadline is not None and deadline < now and self._expire(key):
                         expired += 1
+                if self.tracking and self.tracking.pending:
+                    self.tracking.broadcast()
             removed += expired
             if expired <= len(batch) * config.EXPIRE_REPEAT_RATIO:
                 break
@@ -507,6 +531,9 @@ class Keyspace:
         self.notify_config = 0
         self.notify_flags = 0
         self.publish: Callable[[bytes, bytes], int] | None = None
+        # Client-side caching (kvserver/tracking.py): a Tracking while any
+        # client tracks, else None; each Database holds the same (set_tracking).
+        self.tracking = None
         self.dbs = [Database(i, self) for i in range(databases)]
         # Scripts and function libraries (kvserver/scripting): server-wide,
         # created on first use. busy_script: the Busy of the script running
@@ -515,6 +542,21 @@ class Keyspace:
         self.scripting = None
         self.busy_script = None
         self.busy_reply_ms = DEFAULT_BUSY_REPLY_MS
+
+    def set_tracking(self, tracking) -> None:
+        """Start (a Tracking) or stop (None) telling tracking clients of
+        changes (write lock held)."""
+        self.tracking = tracking
+        for db in self.dbs:
+            db.tracking = tracking
+
+    def flush_all(self, now: int) -> int:
+        """Remove every key of every database (FLUSHALL); how many there were.
+        Tracking clients get one null for it all, as in Redis."""
+        removed = sum(db.flush(now, signal=False) for db in self.dbs)
+        if self.tracking:
+            self.tracking.flushed()
+        return removed
 
     @property
     def used_bytes(self) -> int:
@@ -557,6 +599,8 @@ class Keyspace:
             for db in self.dbs:
                 for key in [key for key, deadline in db.expires.items() if deadline < now]:
                     removed += db._expire(key)
+            if self.tracking and self.tracking.pending:
+                self.tracking.broadcast()
         return removed
 
     def active_expire_cycle(self, budget_s: float = config.EXPIRE_BUDGET_SECONDS) -> int:

@@ -1,5 +1,6 @@
 """Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET and
-CLIENT with its subcommands.
+CLIENT with its subcommands (CLIENT TRACKING and its kin: client-side
+caching, kvserver/tracking.py).
 
 They act on the caller's ``Session`` (its protocol version, name, database)
 and, for CLIENT LIST / KILL, on the other clients through the server state.
@@ -20,9 +21,10 @@ from kvserver.commands.parsing import parse_int, parse_int32
 from kvserver.commands.registry import command
 from kvserver.commands.transactions import end_session
 from kvserver.errors import CommandError
-from kvserver.protocol import OK, PONG, Status, Verbatim
+from kvserver.protocol import OK, PONG, SetReply, Status, Verbatim
 from kvserver.session import MONITOR, NORMAL, SUBSCRIBED, Session
 from kvserver.state import REDIS_VERSION
+from kvserver.tracking import Tracking
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +207,8 @@ def reset(session: Session, args: list[bytes]) -> object:
     if session.subscriptions is not None:
         session.server.pubsub.unsubscribe_all(session)
     session.conn.enter_mode(NORMAL)  # no longer a monitor or a subscriber
+    if session.tracking is not None:
+        stop_tracking(session)  # CLIENT TRACKING off, as Redis's RESET
     session.db = session.keyspace.dbs[0]
     session.resp = 2
     session.name = b""
@@ -485,3 +489,160 @@ def client_reply(session: Session, args: list[bytes]) -> object:
     if mode in (b"OFF", b"SKIP"):
         raise CommandError(errors.CLIENT_REPLY_UNSUPPORTED)
     raise CommandError(errors.SYNTAX)
+
+
+# -- client-side caching: CLIENT TRACKING, CACHING, GETREDIR, TRACKINGINFO ----------------
+#
+# The bookkeeping and the messages are kvserver/tracking.py; these parse
+# and check, as Redis's clientCommand does, and change it under the write
+# lock, which orders them against the writes that invalidate.
+
+_TRACKING_OPTIONS = (b"BCAST", b"OPTIN", b"OPTOUT", b"NOLOOP")
+
+
+@CLIENT.subcommand("tracking", -3, flags=("noscript", "loading", "stale"))
+def client_tracking(session: Session, args: list[bytes]) -> object:
+    """CLIENT TRACKING ON | OFF [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
+
+    Enable or disable server-assisted client-side caching: the client is
+    told when a key it read (or, with BCAST, any key with a prefix) changes.
+    """
+    redirect = 0
+    options: set[bytes] = set()
+    prefixes: list[bytes] = []
+    i = 1
+    while i < len(args):
+        option, more = args[i].upper(), i + 1 < len(args)
+        if option == b"REDIRECT" and more:
+            i += 1
+            if redirect:
+                raise CommandError(errors.TRACKING_ONE_REDIRECT)
+            redirect = parse_int(args[i])
+            if redirect not in session.server.clients:
+                raise CommandError(errors.TRACKING_NO_REDIRECT_CLIENT)
+        elif option in _TRACKING_OPTIONS:
+            options.add(option)
+        elif option == b"PREFIX" and more:
+            i += 1
+            prefixes.append(args[i])
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 1
+    switch = args[0].upper()
+    if switch == b"OFF":
+        stop_tracking(session)
+        return OK
+    if switch != b"ON":
+        raise CommandError(errors.SYNTAX)
+    mine = session.tracking
+    bcast = b"BCAST" in options
+    if prefixes and not bcast:
+        raise CommandError(errors.TRACKING_PREFIX_NEEDS_BCAST)
+    if mine is not None and mine.bcast != bcast:
+        raise CommandError(errors.TRACKING_BCAST_SWITCH)
+    if bcast and (b"OPTIN" in options or b"OPTOUT" in options):
+        raise CommandError(errors.TRACKING_BCAST_OPTIN)
+    if b"OPTIN" in options and b"OPTOUT" in options:
+        raise CommandError(errors.TRACKING_OPTIN_AND_OPTOUT)
+    if mine is not None and (
+        (b"OPTIN" in options and mine.optout) or (b"OPTOUT" in options and mine.optin)
+    ):
+        raise CommandError(errors.TRACKING_OPT_SWITCH)
+    if bcast:
+        _check_prefixes(mine.prefixes if mine is not None else {}, prefixes)
+    keyspace = session.keyspace
+    with keyspace.write_lock:
+        tracking = keyspace.tracking
+        if tracking is None:
+            tracking = Tracking(session.server.clients)
+            keyspace.set_tracking(tracking)
+        tracking.enable(session, redirect, options, prefixes)
+    return OK
+
+
+def _check_prefixes(existing: dict[bytes, None], prefixes: list[bytes]) -> None:
+    """No prefix may be a prefix of another of the client's (Redis's
+    checkPrefixCollisionsOrReply). Redis 7.0 replies with the error and
+    then OK, and enables tracking anyway, when the overlap is between two
+    new prefixes past the first; here that is only the error."""
+    for i, prefix in enumerate(prefixes):
+        for old in sorted(existing):  # in Redis's (radix tree) order
+            if old.startswith(prefix) or prefix.startswith(old):
+                raise CommandError(errors.tracking_prefix_overlap(prefix, old))
+        for other in prefixes[i + 1 :]:
+            if other.startswith(prefix) or prefix.startswith(other):
+                raise CommandError(errors.tracking_prefixes_overlap(prefix, other))
+
+
+def stop_tracking(session: Session) -> None:
+    """Tracking off for ``session`` (CLIENT TRACKING OFF, RESET, its end);
+    with nobody left tracking, the keyspace stops looking."""
+    keyspace = session.keyspace
+    with keyspace.write_lock:
+        tracking = keyspace.tracking
+        if tracking is None:
+            session.tracking = None
+            return
+        tracking.disable(session)
+        if not tracking.sessions:
+            keyspace.set_tracking(None)
+
+
+@CLIENT.subcommand("caching", 3, flags=("noscript", "loading", "stale"))
+def client_caching(session: Session, args: list[bytes]) -> object:
+    """CLIENT CACHING YES | NO
+
+    With OPTIN (YES) or OPTOUT (NO) tracking: whether the keys of the next
+    command are tracked.
+    """
+    mine = session.tracking
+    if mine is None:
+        raise CommandError(errors.CACHING_NOT_TRACKING)
+    answer = args[0].upper()
+    if answer == b"YES":
+        if not mine.optin:
+            raise CommandError(errors.CACHING_YES_NOT_OPTIN)
+    elif answer == b"NO":
+        if not mine.optout:
+            raise CommandError(errors.CACHING_NO_NOT_OPTOUT)
+    else:
+        raise CommandError(errors.SYNTAX)
+    mine.caching = True
+    return OK
+
+
+@CLIENT.subcommand("getredir", 2, flags=("noscript", "loading", "stale"))
+def client_getredir(session: Session, args: list[bytes]) -> object:
+    """CLIENT GETREDIR
+
+    The id invalidations are redirected to: 0 if none, -1 if tracking is off.
+    """
+    mine = session.tracking
+    return mine.redirect if mine is not None else -1
+
+
+@CLIENT.subcommand("trackinginfo", 2, flags=("noscript", "loading", "stale"))
+def client_trackinginfo(session: Session, args: list[bytes]) -> object:
+    """CLIENT TRACKINGINFO
+
+    The client's tracking flags, redirect id and BCAST prefixes.
+    """
+    mine = session.tracking
+    if mine is None:
+        return {b"flags": SetReply([b"off"]), b"redirect": -1, b"prefixes": []}
+    flags = [b"on"]
+    if mine.bcast:
+        flags.append(b"bcast")
+    if mine.optin:
+        flags.append(b"optin")
+        if mine.caching:
+            flags.append(b"caching-yes")
+    if mine.optout:
+        flags.append(b"optout")
+        if mine.caching:
+            flags.append(b"caching-no")
+    if mine.noloop:
+        flags.append(b"noloop")
+    if mine.broken:
+        flags.append(b"broken_redirect")
+    return {b"flags": SetReply(flags), b"redirect": mine.redirect, b"prefixes": sorted(mine.prefixes)}

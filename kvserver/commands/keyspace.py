@@ -542,9 +542,7 @@ def flushall(session: Session, args: list[bytes]) -> object:
     Remove every key of every database (ASYNC and SYNC alike).
     """
     _flush_mode(args)
-    removed = 0
-    for db in session.keyspace.dbs:
-        removed += db.flush(session.now)
+    removed = session.keyspace.flush_all(session.now)
     if removed:
         session.log(b"FLUSHALL")
     return OK
