@@ -27,6 +27,8 @@ them into it. Time is not read here: callers pass ``now`` where it matters.
 
 from __future__ import annotations
 
+import anycrc
+
 import math
 import struct
 from collections.abc import Callable, Iterator
@@ -118,13 +120,25 @@ def _crc64_table() -> list[int]:
 _CRC64 = _crc64_table()
 
 
-def crc64(data: bytes, crc: int = 0) -> int:
-    """Redis's crc64 (Jones polynomial, reflected, no final xor); pass the
-    previous result as ``crc`` to go on over more data."""
+def crc64_reference(data: bytes, crc: int = 0) -> int:
+    """Redis's crc64 (Jones polynomial, reflected, no final xor), a byte at a
+    time: the definition ``crc64`` is tested against (~3 MB/s)."""
     table = _CRC64
     for byte in data:
         crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
     return crc
+
+
+# anycrc computes any CRC model in C (the same parameters as Redis's
+# crc64.c): ~14 GB/s against 3 MB/s in Python, which made a BGSAVE or an
+# import of a 25 MB dump spend seconds on its checksum alone.
+_JONES = anycrc.CRC(width=64, poly=0xAD93D23594C935A9, init=0, refin=True, refout=True, xorout=0)
+
+
+def crc64(data: bytes, crc: int = 0) -> int:
+    """Redis's crc64; pass the previous result as ``crc`` to go on over
+    more data."""
+    return _JONES.calc(data, crc) if crc else _JONES.calc(data)
 
 
 def lzf_decompress(data: bytes, size: int) -> bytes:

@@ -86,6 +86,10 @@ def samples() -> dict[str, object]:
 def test_crc64_is_redis_jones_crc():
     assert rdb.crc64(b"123456789") == 0xE9C6D914C4B8D9CA
     assert rdb.crc64(b"6789", rdb.crc64(b"12345")) == 0xE9C6D914C4B8D9CA  # continued
+    assert rdb.crc64_reference(b"123456789") == 0xE9C6D914C4B8D9CA
+    data = bytes(range(256)) * 40 + b"tail"
+    for cut in (0, 1, 7, 255, len(data)):  # anycrc's C agrees with the definition, continued or not
+        assert rdb.crc64(data[cut:], rdb.crc64(data[:cut])) == rdb.crc64_reference(data)
 
 
 @pytest.mark.parametrize("name", list(samples()))
