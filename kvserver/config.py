@@ -89,6 +89,14 @@ SLOWLOG_LOG_SLOWER_THAN = 10_000  # microseconds; negative: off; 0: every comman
 SLOWLOG_MAX_LEN = 128
 
 
+# A thread writing a snapshot (BGSAVE, BGREWRITEAOF) gives the GIL up for a
+# moment (time.sleep(0)) every this many keys: a client's request waiting
+# for it then runs at once, rather than after the interpreter's switch
+# interval (50 ms under SCHED_BATCH, cli.py). Measured on 1M keys: GETs
+# served during a BGSAVE 91 -> 4,251, the longest 100 -> 10 ms.
+SNAPSHOT_YIELD_EVERY_KEYS = 256
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     port: int = DEFAULT_PORT

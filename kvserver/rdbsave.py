@@ -30,7 +30,7 @@ import os
 import threading
 import time
 
-from kvserver import rdb
+from kvserver import config, rdb
 from kvserver.rewrite import create_temporary
 from kvserver.state import REDIS_VERSION
 
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DBFILENAME = "dump.rdb"  # Redis's default dbfilename
 WRITE_CHUNK_BYTES = 1024 * 1024  # buffered before each write to the file
+YIELD_EVERY_KEYS = config.SNAPSHOT_YIELD_EVERY_KEYS
 
 
 class SaveInProgress(Exception):
@@ -162,7 +163,9 @@ def write_rdb(file, now: int, libraries: list[bytes], dbs: list[tuple[int, dict,
     for index, data, expires in dbs:
         live_expires = sum(1 for deadline in expires.values() if deadline >= now)
         chunk.append(writer.select(index, len(data), live_expires))
-        for key, value in data.items():
+        for n, (key, value) in enumerate(data.items()):
+            if not n % YIELD_EVERY_KEYS:
+                time.sleep(0)  # see YIELD_EVERY_KEYS
             deadline = expires.get(key)
             if deadline is not None and deadline < now:
                 continue

@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 
+from kvserver import config
 from kvserver.aof import AppendOnlyFile
 from kvserver.protocol.resp import encode_command
 from kvserver.store import Keyspace
@@ -164,7 +165,9 @@ def _write_snapshot(file, snapshot: list[tuple[int, dict, dict]], now: int, libr
     size = sum(map(len, chunk))
     for index, data, expires in snapshot:
         chunk.append(encode_command([b"SELECT", b"%d" % index]))
-        for key, value in data.items():
+        for n, (key, value) in enumerate(data.items()):
+            if not n % config.SNAPSHOT_YIELD_EVERY_KEYS:
+                time.sleep(0)  # let a waiting client run (config.SNAPSHOT_YIELD_EVERY_KEYS)
             deadline = expires.get(key)
             if deadline is not None and deadline < now:
                 continue  # already expired: nothing to keep
