@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 6379
 AOF ?= mini_redis.aof
 
-.PHONY: run test bench profile crash-test clean install
+.PHONY: run test apps bench profile crash-test clean install
 
 install: $(VENV)/.installed
 
@@ -21,7 +21,12 @@ run: install
 	$(BIN)/kvserver $(PORT) $(AOF)
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not apps"
+
+# RQ, Celery, arq and redis.asyncio with real workers, on kvserver and on
+# redis-server (tests/test_apps.py): ~25 s, so apart from `make test`.
+apps: install
+	$(BIN)/python -m pytest -q -m apps tests/test_apps.py
 
 crash-test: install  # many kill -9 trials under appendfsync always
 	$(BIN)/python -m tests.crash_harness --trials 50
