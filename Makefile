@@ -25,7 +25,9 @@ test: install
 
 # RQ, Celery, arq and redis.asyncio with real workers, on kvserver and on
 # redis-server (tests/test_apps.py): ~25 s, so apart from `make test`.
+# arq declares redis-py < 6 but runs on redis-py 8: installed without its deps.
 apps: install
+	$(BIN)/python -m pip install --quiet --no-deps 'arq>=0.25'
 	$(BIN)/python -m pytest -q -m apps tests/test_apps.py
 
 crash-test: install  # many kill -9 trials under appendfsync always
