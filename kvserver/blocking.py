@@ -1,4 +1,4 @@
-"""Clients blocked on keys (BLPOP, BZPOPMIN, BLMOVE...; XREAD BLOCK later):
+"""Clients blocked on keys (BLPOP, BZPOPMIN, BLMOVE..., XREAD BLOCK):
 the waiting, and the serving of waiters when a write makes a key ready.
 
 The API a blocking command uses (under the write lock, as its dispatcher
@@ -19,7 +19,9 @@ raises becomes the client's reply and ends its wait (BLMOVE onto a
 destination of the wrong type). ``timeout_reply`` is what the client gets
 when the time is up, on CLIENT UNBLOCK ... TIMEOUT, and at once inside
 MULTI or a script, where nothing blocks (unless ``unblocked_reply`` says
-otherwise). ``timeout_ms`` 0 waits forever.
+otherwise). ``timeout_ms`` 0 waits forever. ``on_delete``: ``try_serve``
+is called for the key deleted too (XREADGROUP's error: Redis 7.0 ends its
+wait then); the others are tried only while the key exists.
 
 ``wait_for_keys`` returns a ``Blocked``; the dispatcher, once it has let go
 of the write lock, calls its ``wait()`` (on the client's own worker
@@ -27,7 +29,8 @@ thread, holding no lock), which returns the reply to send.
 
 How a key becomes ready: each Database keeps ``blocked`` (key -> FIFO of
 Waiters), consulted by its writes only when non-empty (one truth test);
-a write to a blocked key appends (db, key) to ``keyspace.ready``. The
+a write to a blocked key, its deletion or a flush appends (db, key) to
+``keyspace.ready``. The
 dispatcher, after the write's log append succeeded (after EXEC's or a
 script's whole group), calls ``serve_ready``: for each ready key, the
 waiters in the order they blocked (Redis's handleClientsBlockedOnKeys),
@@ -82,15 +85,19 @@ class Waiter:
     ``signal`` (released by whoever ends the wait) and the client's
     ``session.hangup`` flag."""
 
-    __slots__ = ("session", "db", "keys", "deadline", "try_serve", "timeout_reply", "signal", "done", "reply", "offset")
+    __slots__ = (
+        "session", "db", "keys", "deadline", "try_serve", "timeout_reply", "on_delete", "signal", "done", "reply",
+        "offset",
+    )  # fmt: skip
 
-    def __init__(self, session, keys, deadline, try_serve, timeout_reply) -> None:
+    def __init__(self, session, keys, deadline, try_serve, timeout_reply, on_delete=False) -> None:
         self.session = session
         self.db = session.db
         self.keys = keys
         self.deadline = deadline  # keyspace clock ms; 0: none
         self.try_serve = try_serve
         self.timeout_reply = timeout_reply
+        self.on_delete = on_delete  # try_serve also when the key is gone
         self.signal = threading.Lock()  # locked until the wait ends
         self.signal.acquire()
         self.done = False
@@ -173,7 +180,13 @@ _SAME = object()
 
 
 def wait_for_keys(
-    session, keys: list[bytes], timeout_ms: int, try_serve: Callable, timeout_reply, unblocked_reply=_SAME
+    session,
+    keys: list[bytes],
+    timeout_ms: int,
+    try_serve: Callable,
+    timeout_reply,
+    unblocked_reply=_SAME,
+    on_delete: bool = False,
 ) -> object:
     """Block ``session`` on ``keys`` (write lock held): a ``Blocked`` for the
     dispatcher, or, where Redis does not block (inside MULTI or a script; a
@@ -182,7 +195,7 @@ def wait_for_keys(
     if session.group is not None or session.hangup or session.loading:
         return timeout_reply if unblocked_reply is _SAME else unblocked_reply
     deadline = session.now + timeout_ms if timeout_ms else 0
-    waiter = Waiter(session, list(dict.fromkeys(keys)), deadline, try_serve, timeout_reply)
+    waiter = Waiter(session, list(dict.fromkeys(keys)), deadline, try_serve, timeout_reply, on_delete)
     blocked = session.db.blocked
     for key in waiter.keys:
         queue = blocked.get(key)
@@ -206,11 +219,12 @@ def serve_ready(keyspace, aof, now: int) -> int:
         if not queue:
             continue
         # In the order they blocked; each takes what it can while the key
-        # is there (one of another kind, BZPOPMIN on a list, is passed over).
+        # is there (one of another kind, BZPOPMIN on a list, is passed over);
+        # a key gone is news only to an XREADGROUP (``on_delete``).
         for waiter in list(queue):
-            if key not in db.data:
-                break
             if waiter.done or waiter.session.hangup:  # a client gone leaves on its own thread
+                continue
+            if key not in db.data and not waiter.on_delete:
                 continue
             served, end = _serve_one(keyspace, aof, waiter, key, now)
             if end < 0:

@@ -502,11 +502,9 @@ STREAM_GREATER_IN_XREAD = (
 STREAM_UNBALANCED = "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
 STREAM_TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
 STREAM_TIMEOUT_NEGATIVE = "ERR timeout is negative"
-# kvserver's own: BLOCK waits for the shared blocking mechanism (BLPOP's), not there yet.
-STREAM_BLOCK_UNSUPPORTED = (
-    "ERR BLOCK is not supported yet: kvserver has no blocking mechanism for streams (XREAD and "
-    "XREADGROUP without BLOCK work)"
-)
+# What a blocked XREADGROUP gets when its stream or group goes away (blocked.c).
+STREAM_BLOCKED_KEY_DELETED = "UNBLOCKED the stream key no longer exists"
+STREAM_BLOCKED_NOGROUP = "NOGROUP the consumer group this client was blocked on no longer exists"
 STREAM_XGROUP_NEEDS_KEY = (
     "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to "
     "use the MKSTREAM option to create an empty stream automatically."

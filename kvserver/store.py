@@ -166,6 +166,8 @@ class Database:
         self.used_bytes -= len(key) + _size(value) + PER_KEY_OVERHEAD
         if self.watched:
             self._touch(key)
+        if self.blocked and key in self.blocked:  # an XREADGROUP waiting on it ends (signalDeletedKeyAsReady)
+            self.keyspace.ready.append((self, key))
         if self.tracking:
             self.tracking.invalidate(key)
         return True
@@ -241,6 +243,9 @@ class Database:
             self._touch_all(None, now)
         if signal and self.tracking:
             self.tracking.flushed()  # even when empty, as Redis
+        for key in self.blocked:  # XREADGROUPs on a stream flushed end (scanDatabaseForDeletedStreams)
+            if key in self.data:
+                self.keyspace.ready.append((self, key))
         journal = self.keyspace.journal
         if journal is not None:
             state = (self.data, self.expires, self._buckets, self.used_bytes)
@@ -259,11 +264,11 @@ class Database:
             journal.append(lambda: self._swap(other))
         self._swap(other)
         # Clients blocked here stay with the database number, as in Redis;
-        # what they wait for may now be here (scanDatabaseForReadyKeys).
+        # what they wait for may now be here (scanDatabaseForReadyKeys), or
+        # be gone (scanDatabaseForDeletedStreams: XREADGROUP's error).
         for db in (self, other):
             for key in db.blocked:
-                if key in db.data:
-                    self.keyspace.ready.append((db, key))
+                self.keyspace.ready.append((db, key))
 
     def _swap(self, other: Database) -> None:
         mine = (self.data, self.expires, self._buckets, self.used_bytes)

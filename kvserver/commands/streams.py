@@ -29,11 +29,16 @@ the clock is behind the last ID, the last ID's ms with the next sequence.
 
 BLOCK (XREAD, XREADGROUP) answers at once when there is something to
 serve, and inside EXEC or a script (where Redis never blocks) answers the
-null reply; a read that would have to wait needs the shared blocking
-mechanism (a waiting client served by the write that makes its key ready),
-which kvserver does not have yet, so it is refused with
-``errors.STREAM_BLOCK_UNSUPPORTED`` rather than answered as if the timeout
-had passed.
+null reply; otherwise the client waits (kvserver/blocking.py) until a write
+to one of its streams gives it something, as Redis 7.0's
+serveClientsBlockedOnStreamKey: XREAD gets the entries after the IDs it
+asked for (``$`` read when it blocked) from the first stream served, every
+waiter on a stream alike; XREADGROUP ``>`` waiters take turns, in the order
+they blocked, each the entries after the group's last ID then (logged as
+above), and end with an error when the stream or the group goes away. As
+Redis, only a write that adds an entry (XADD) serves: a waiter is tried
+when ``entries_added`` moved since it was last tried, so XGROUP SETID,
+XSETID, XDEL and XTRIM leave it waiting.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from __future__ import annotations
 import re
 
 from kvserver import errors
+from kvserver.blocking import wait_for_keys
 from kvserver.commands.access import changed, read, write
 from kvserver.commands.containers import container
 from kvserver.commands.introspection import KEY_FINDERS
@@ -530,16 +536,63 @@ def _xread(session: Session, args: list[bytes], group_read: bool) -> object:
         served_now = _serve_group(session, key, stream, group, consumer_name, after, count, noack, records)
         if served_now is not None:
             served.append((key, served_now))
-    if not served and block is not None and session.group is None and not session.loading:
-        # It would have to wait: that needs the blocking mechanism. (Inside
-        # EXEC or a script Redis never blocks: the null reply below.)
-        raise CommandError(errors.STREAM_BLOCK_UNSUPPORTED)
     _log(session, records)
-    if not served:
+    if served:
+        return _read_reply(session, served)
+    if block is None:
         return NullArray
+    return wait_for_keys(
+        session, keys, block, _serve_later(targets, group_name, consumer_name, count, noack), NullArray,
+        on_delete=group_read,
+    )  # fmt: skip
+
+
+def _read_reply(session: Session, served: list) -> object:
     if session.resp == 3:
         return dict(served)
     return [[key, entries] for key, entries in served]
+
+
+def _serve_later(targets: list, group_name, consumer_name, count: int, noack: bool):
+    """The ``try_serve`` of a blocked XREAD / XREADGROUP (blocking.py): the
+    reply for the one stream ``key`` that got new entries, or None."""
+    afters = {key: after for key, _, _, after in targets}
+    # key -> (the stream, its entries_added) when it blocked or was last tried
+    # (the stream is held: a new one at the same address must not pass for it).
+    seen = {key: (stream, stream.entries_added) for key, stream, _, _ in targets if stream is not None}
+
+    def serve(s: Session, key: bytes) -> object:
+        stream = s.db.lookup(key, s.now)
+        if type(stream) is not Stream:
+            if group_name is not None:  # deleted, flushed or overwritten
+                raise CommandError(errors.STREAM_BLOCKED_KEY_DELETED)
+            return None  # XREAD waits on, as Redis
+        if group_name is not None:
+            group = stream.groups.get(group_name)
+            if group is None:  # XGROUP DESTROY
+                raise CommandError(errors.STREAM_BLOCKED_NOGROUP)
+        # Only an XADD serves (Redis signals the key for it alone): its mark
+        # is entries_added moving, on the stream seen last time.
+        mark = (stream, stream.entries_added)
+        last = seen.get(key)
+        seen[key] = mark
+        if last is not None and last[0] is stream and last[1] == mark[1]:
+            return None
+        if group_name is None:
+            after = afters[key]
+            if stream.last_id <= after:
+                return None
+            return _read_reply(s, [(key, _entries(stream.after(after, count)))])
+        if stream.last_id <= group.last_id:
+            return None
+        stream = write(s, key, Stream)
+        group = stream.groups[group_name]
+        records: list[list[bytes]] = []
+        entries = _serve_group(s, key, stream, group, consumer_name, GREATER, count, noack, records)
+        _log(s, records)
+        return _read_reply(s, [(key, entries or [])])
+
+    return serve
 
 
 def _parse_timeout(raw: bytes) -> int:
@@ -560,6 +613,8 @@ def _serve_group(session, key, stream, group, consumer_name, after, count, noack
     undo = Undo()
     history = after is not GREATER
     serve = history or (stream.entries and stream.last_entry_id() > group.last_id)
+    if not serve:  # as Redis 7.0: the consumer is made (or seen) only when served
+        return None
     consumer = group.consumers.get(consumer_name)
     if consumer is None:
         consumer = stream.create_consumer(group, consumer_name, now, undo)
