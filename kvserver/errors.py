@@ -505,6 +505,10 @@ STREAM_TIMEOUT_NEGATIVE = "ERR timeout is negative"
 # What a blocked XREADGROUP gets when its stream or group goes away (blocked.c).
 STREAM_BLOCKED_KEY_DELETED = "UNBLOCKED the stream key no longer exists"
 STREAM_BLOCKED_NOGROUP = "NOGROUP the consumer group this client was blocked on no longer exists"
+
+
+def stream_block_in_script(command: str) -> str:
+    return f"ERR {command} command is not allowed with BLOCK option from scripts"
 STREAM_XGROUP_NEEDS_KEY = (
     "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to "
     "use the MKSTREAM option to create an empty stream automatically."

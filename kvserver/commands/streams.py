@@ -28,8 +28,9 @@ writes them. IDs never go backwards: ``*`` takes ``session.now`` or, when
 the clock is behind the last ID, the last ID's ms with the next sequence.
 
 BLOCK (XREAD, XREADGROUP) answers at once when there is something to
-serve, and inside EXEC or a script (where Redis never blocks) answers the
-null reply; otherwise the client waits (kvserver/blocking.py) until a write
+serve, inside EXEC the null reply, and in a script is refused, as Redis
+(which spells the command as it was typed there, kvserver in capitals);
+otherwise the client waits (kvserver/blocking.py) until a write
 to one of its streams gives it something, as Redis 7.0's
 serveClientsBlockedOnStreamKey: XREAD gets the entries after the IDs it
 asked for (``$`` read when it blocked) from the first stream served, every
@@ -477,6 +478,9 @@ def _xread(session: Session, args: list[bytes], group_read: bool) -> object:
         more = len(args) - i - 1
         opt = args[i].upper()
         if opt == b"BLOCK" and more:
+            if session.group is not None and session.keyspace.busy_script is not None:
+                # Redis refuses it in a script (but answers the null reply in MULTI).
+                raise CommandError(errors.stream_block_in_script("XREADGROUP" if group_read else "XREAD"))
             i += 1
             block = _parse_timeout(args[i])
         elif opt == b"COUNT" and more:
