@@ -49,6 +49,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
         for line in _leaked:
             terminalreporter.write_line(line)
 
+# The plugin's example (tests/examples/) is run by test_pytest_plugin.py as
+# another project would run it, not collected here with the suite's own.
+collect_ignore = ["examples"]
+
 REPLY_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 20.0
 READY = re.compile(rb"ready to accept connections on \S+ port (\d+) \(text\)(?: and port (\d+))?")

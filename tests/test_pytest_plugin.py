@@ -13,7 +13,7 @@ import kvserver.pytest_plugin
 
 pytest_plugins = ["pytester"]
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "test_with_kvserver.py"
+EXAMPLE = Path(__file__).resolve().parent / "examples" / "test_with_kvserver.py"
 
 FIXTURES_IN_USE = '''
 import socket
