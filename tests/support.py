@@ -55,6 +55,11 @@ def resp(*args: bytes | str) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
+def replayed(kv: "Harness", now: int | None = None) -> Keyspace:
+    """``kv.replayed(now)``: what a restart would rebuild from kv's log."""
+    return kv.replayed(now)
+
+
 def error_text(reply: object) -> str:
     assert isinstance(reply, CommandError), f"expected an error reply, got {reply!r}"
     return reply.message
@@ -119,6 +124,16 @@ class Harness:
         data = self.log()
         assert data.startswith(before)
         return data[len(before) :]
+
+    def replayed(self, now: int | None = None) -> Keyspace:
+        """A fresh keyspace rebuilt from this log the way start-up rebuilds
+        it, at ``now`` (default: the harness's clock). Appends reach the
+        file with each os.write, so the log can be read while open."""
+        from kvserver.server import load_log  # the server's own replay
+
+        keyspace = Keyspace(clock=FakeClock(self.clock() if now is None else now))
+        load_log(keyspace, self.path)
+        return keyspace
 
     @property
     def db(self):

@@ -14,25 +14,14 @@ import random
 import pytest
 import redis
 
-from kvserver.aof import AppendOnlyFile
 from kvserver.commands import COMMANDS, lcs as lcs_module
-from kvserver.server import load_log
-from kvserver.store import Keyspace
 from kvserver.values import Hash
 from tests.conftest import SideBySide
-from tests.support import T0, FakeClock, Harness, error_text, resp
+from tests.support import T0, error_text, resp, replayed
 
 SELECT0 = resp("SELECT", "0")
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 BIT_OFFSET = "ERR bit offset is not an integer or out of range"
-
-
-def replayed(kv: Harness, now: int | None = None) -> Keyspace:
-    kv.aof.close()
-    fresh = Keyspace(clock=FakeClock(kv.clock.now if now is None else now))
-    load_log(fresh, kv.path)
-    kv.aof = kv.dispatcher.aof = AppendOnlyFile(kv.path, fsync="no")
-    return fresh
 
 
 # -- SETBIT / GETBIT ----------------------------------------------------------------------

@@ -15,9 +15,7 @@ import random
 import pytest
 import redis
 
-from kvserver.server import load_log
-from kvserver.store import Keyspace
-from tests.support import FakeClock, dump, resp
+from tests.support import dump, resp, replayed
 
 SELECT0 = resp("SELECT", "0")
 
@@ -27,12 +25,6 @@ SICILY = ["13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catani
 @pytest.fixture
 def kv(failing_kv):
     return failing_kv
-
-
-def replayed(kv) -> Keyspace:
-    keyspace = Keyspace(clock=FakeClock(kv.clock()))
-    load_log(keyspace, kv.path)
-    return keyspace
 
 
 # -- harness --------------------------------------------------------------------------------

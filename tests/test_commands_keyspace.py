@@ -35,6 +35,7 @@ from kvserver.session import Session
 from kvserver.store import SCAN_BUCKETS, Keyspace
 from tests.resp_client import RawRespClient
 from tests.support import (
+    replayed,
     T0,
     FakeClock,
     FlakyAof,
@@ -63,12 +64,6 @@ SELECT0 = resp("SELECT", "0")
 def kv(failing_kv):
     """``failing_kv`` (conftest.py): any test here may set ``kv.aof.failing``."""
     return failing_kv
-
-
-def replayed(kv: Harness, now: int | None = None) -> Keyspace:
-    keyspace = Keyspace(clock=FakeClock(kv.clock() if now is None else now))
-    load_log(keyspace, kv.path)
-    return keyspace
 
 
 # -- DEL, UNLINK, EXISTS, TYPE -------------------------------------------------------------

@@ -27,7 +27,7 @@ from kvserver.protocol import NullArray, Status
 from kvserver.server import load_log
 from kvserver.store import Keyspace
 from kvserver.values import List
-from tests.support import FakeClock, Harness, error_text, resp
+from tests.support import Harness, error_text, resp, replayed
 
 OK = Status("OK")
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -39,12 +39,6 @@ SELECT0 = resp("SELECT", "0")
 def kv(failing_kv):
     """``failing_kv`` (conftest.py): any test here may set ``kv.aof.failing``."""
     return failing_kv
-
-
-def replayed(kv: Harness) -> Keyspace:
-    keyspace = Keyspace(clock=FakeClock(kv.clock()))
-    load_log(keyspace, kv.path)
-    return keyspace
 
 
 def contents(keyspace: Keyspace) -> dict:

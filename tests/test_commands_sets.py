@@ -19,19 +19,11 @@ import time
 import pytest
 
 from kvserver.protocol import SetReply
-from kvserver.server import load_log
 from kvserver.store import Keyspace
 from kvserver.values import Set
-from tests.support import FakeClock, error_text, resp
+from tests.support import error_text, resp, replayed
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-
-
-def replayed(kv) -> Keyspace:
-    kv.aof.close()
-    keyspace = Keyspace(clock=FakeClock(kv.clock()))
-    load_log(keyspace, kv.path)
-    return keyspace
 
 
 def sets_of(keyspace: Keyspace) -> dict:

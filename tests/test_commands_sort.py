@@ -15,9 +15,7 @@ import random
 import pytest
 import redis
 
-from kvserver.server import load_log
-from kvserver.store import Keyspace
-from tests.support import FakeClock, dump, resp
+from tests.support import dump, resp, replayed
 
 SELECT0 = resp("SELECT", "0")
 
@@ -25,12 +23,6 @@ SELECT0 = resp("SELECT", "0")
 @pytest.fixture
 def kv(failing_kv):
     return failing_kv
-
-
-def replayed(kv) -> Keyspace:
-    keyspace = Keyspace(clock=FakeClock(kv.clock()))
-    load_log(keyspace, kv.path)
-    return keyspace
 
 
 def test_sort_store_logs_as_issued_only_when_it_changes_something(kv):

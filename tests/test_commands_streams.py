@@ -25,10 +25,9 @@ import time
 import pytest
 import redis
 
-from kvserver.server import load_log
 from kvserver.store import Keyspace
 from kvserver.values.streams import Stream, make_id
-from tests.support import FakeClock, resp, wait_for
+from tests.support import FakeClock, resp, wait_for, replayed
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
@@ -36,12 +35,6 @@ WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 @pytest.fixture
 def kv(failing_kv):
     return failing_kv
-
-
-def replayed(kv) -> Keyspace:
-    keyspace = Keyspace(clock=FakeClock(kv.clock()))
-    load_log(keyspace, kv.path)
-    return keyspace
 
 
 def records(data: bytes) -> list[list[bytes]]:

@@ -19,13 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kvserver.aof import AppendOnlyFile
 from kvserver.commands import COMMANDS, strings
 from kvserver.protocol import Status
-from kvserver.server import load_log
 from kvserver.store import Keyspace
 from kvserver.values import Hash
-from tests.support import T0, FakeClock, Harness, error_text, resp
+from tests.support import T0, error_text, resp, replayed
 
 # The fixture kv (a Harness) is in conftest.py.
 
@@ -42,15 +40,6 @@ NAN_OR_INF = "ERR increment would produce NaN or Infinity"
 TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 
 SELECT0 = resp("SELECT", "0")
-
-
-def replayed(kv: Harness, now: int | None = None) -> Keyspace:
-    """A fresh keyspace loaded from kv's log, replayed at ``now``."""
-    kv.aof.close()
-    fresh = Keyspace(clock=FakeClock(kv.clock.now if now is None else now))
-    load_log(fresh, kv.path)
-    kv.aof = kv.dispatcher.aof = AppendOnlyFile(kv.path, fsync="no")
-    return fresh
 
 
 def live_state(keyspace: Keyspace, now: int) -> list[tuple[dict, dict]]:

@@ -22,13 +22,11 @@ import pytest
 import redis
 
 from kvserver.protocol import format_double
-from kvserver.server import load_log
-from kvserver.store import Keyspace
 from kvserver.commands import COMMANDS
 from kvserver.values import EncodingSettings, Set, Zset
 from kvserver.values.zsets import score_text
 from tests.conftest import SideBySide
-from tests.support import FakeClock, dump, resp
+from tests.support import dump, resp, replayed
 
 SELECT0 = resp("SELECT", "0")
 
@@ -66,12 +64,6 @@ def put_set_both(sb, key: str, *members: str) -> None:
         keyspace = sb.server.server.keyspace
         with keyspace.write_lock:
             keyspace.dbs[0].set(key.encode(), Set(m.encode() for m in members))
-
-
-def replayed(kv) -> Keyspace:
-    keyspace = Keyspace(clock=FakeClock(kv.clock()))
-    load_log(keyspace, kv.path)
-    return keyspace
 
 
 # -- the value ------------------------------------------------------------------------------
