@@ -27,7 +27,11 @@ The crash-safety story, in order:
 4. A transaction or a script writes all its effects in one append, inside
    MULTI ... EXEC when there is more than one record (``write_group``); the
    dispatcher holds the lock across the whole unit and rolls all of it back
-   if the append fails.
+   if the append fails. A client's pipelined batch of commands is written
+   the same way, as one append of their records without MULTI/EXEC
+   (``write_batch``): the lock is held across the batch, so nobody sees its
+   changes before they are in the log, and if the append fails every
+   command of the batch is rolled back and answered with the error.
 5. On start-up, ``replay`` feeds every record through the same dispatcher
    clients use. A record cut short at the very end (the process died in the
    middle of an append) is dropped and the file truncated to the last whole
@@ -146,21 +150,34 @@ class AppendOnlyFile:
         replay applies all of them or, if the append was torn, none (see
         ``replay``); one record goes as it is, as Redis 7 propagates them.
         Returns and raises as ``write``."""
+        return self._write_records(group, atomic=True)
+
+    def write_batch(self, batch: list[tuple[int, list[list[bytes]]]]) -> int:
+        """Write the effects of several commands (a client's pipelined batch,
+        dispatch.Batch) as one append, ``batch`` as for ``write_group``, but
+        as the separate records they are: no MULTI ... EXEC, the same bytes
+        as one ``write`` each. A torn append may keep the first of them on
+        replay; none was acknowledged, and each is whole or absent.
+        Returns and raises as ``write``."""
+        return self._write_records(batch, atomic=False)
+
+    def _write_records(self, group: list[tuple[int, list[list[bytes]]]], atomic: bool) -> int:
         count = sum(len(records) for _, records in group)
         self.changes += count
         chunks = []
         selected = self._selected_db
+        wrap = atomic and count > 1
         if group[0][0] != selected:
             selected = group[0][0]
             chunks.append(encode_command([b"SELECT", b"%d" % selected]))
-        if count > 1:
+        if wrap:
             chunks.append(_MULTI)
         for db_index, records in group:
             if db_index != selected:
                 selected = db_index
                 chunks.append(encode_command([b"SELECT", b"%d" % db_index]))
             chunks.extend([encode_command(record) for record in records])
-        if count > 1:
+        if wrap:
             chunks.append(_EXEC)
         return self._append(b"".join(chunks), selected)
 

@@ -506,6 +506,23 @@ def _run_batch(conn: Connection, session: Session, dispatcher: Dispatcher, state
     execute = dispatcher.execute
     encode = conn.protocol.encode_reply
     inbox = conn.inbox
+    # Pipelined requests run as one batch: one log append for all of them
+    # (Dispatcher.begin_batch). One request alone is not worth it.
+    batched = len(inbox) > 1
+    if batched:
+        dispatcher.begin_batch(session, out, encode)
+    try:
+        done, taken = _run_queued(conn, session, execute, encode, inbox, out)
+    finally:
+        if batched:
+            dispatcher.end_batch(session)  # before the replies go: it may change them
+    state.total_commands_processed += taken
+    conn.done += taken  # one per item taken off inbox: the reactor's read-ahead count
+    return done
+
+
+def _run_queued(conn: Connection, session: Session, execute, encode, inbox, out: list) -> tuple[bool, int]:
+    """_run_batch's loop: (whether the client is done, items taken)."""
     done = False
     taken = 0
     size = 0
@@ -534,9 +551,7 @@ def _run_batch(conn: Connection, session: Session, dispatcher: Dispatcher, state
             out.append(encode(item, session.resp))
             done = True
             break
-    state.total_commands_processed += taken
-    conn.done += taken  # one per item taken off inbox: the reactor's read-ahead count
-    return done
+    return done, taken
 
 
 def _run_one(conn: Connection, session: Session, dispatcher: Dispatcher, state, out: list, refuses) -> bool:

@@ -17,6 +17,15 @@ Clients on every port and the start-up log replay all come through
   the effects of all its commands as one append, a MULTI ... EXEC group
   when there is more than one record (as Redis 7 propagates them). A failed
   append rolls back the whole unit.
+* A client's pipelined requests (``begin_batch``/``end_batch``, around a
+  worker's batch) run as one **batch**: the write lock is taken at the
+  first command that reads or writes keys and held until the batch ends,
+  and the effects of all of them are written with one append. Until then
+  nobody else sees what they changed; if the append fails, all of them are
+  rolled back and every reply from the first change on becomes the error.
+  A command that cannot run with the lock held (blocking, EXEC, scripts,
+  anything that is neither a read nor a write of keys) ends the batch
+  first and runs as usual.
 * Inside MULTI, a command is queued (``QUEUED``) rather than run, unless the
   registry says it runs at once (``in_multi="run"``); one refused while
   queuing (unknown, wrong arity, no_multi, OOM...) fails the transaction.
@@ -53,6 +62,34 @@ log = logging.getLogger(__name__)
 
 CALLS, NANOSECONDS, REJECTED, FAILED = range(4)  # fields of command_stats
 QUEUED = Status("QUEUED")
+
+# A batch holds the write lock: it ends after this many commands (and a
+# new one begins), so that a client pipelining thousands of requests
+# makes the others wait for at most this many commands at a time, as
+# Redis serves a client's query buffer a read (16 KiB) at a time. 64 of
+# the 16-command pipelines redis-benchmark -P 16 sends fit in.
+MAX_BATCH_COMMANDS = 128
+
+
+class Batch:
+    """The commands one client pipelined, run together (``begin_batch``).
+
+    ``out`` is the worker's list of encoded replies; ``positions`` the
+    index in it of each reply of the batch run so far, and ``changed`` the
+    number of them before the first that changed anything: if the log
+    append fails, ``positions[changed:]`` are answered with the error.
+    """
+
+    __slots__ = ("out", "encode", "positions", "changed", "entries", "active")
+
+    def __init__(self, out: list, encode: Callable[[object, int], bytes]) -> None:
+        self.out = out
+        self.encode = encode
+        self.positions: list[int] = []
+        self.changed = -1  # -1: nothing changed yet
+        # The effects of its commands so far, as (database index, records).
+        self.entries: list[tuple[int, list[list[bytes]]]] = []
+        self.active = False  # holds the write lock
 
 
 class Dispatcher:
@@ -93,10 +130,25 @@ class Dispatcher:
             and "pubsub" not in c.flags
             and c.name not in ("eval_ro", "evalsha_ro", "fcall_ro")
         )
+        # What may run inside a batch, the write lock held: plain reads and
+        # writes of keys. Not a blocking command (it waits), nor one that
+        # runs a script (run_atomic has its own unit).
+        self._batched = frozenset(
+            c.name
+            for c in COMMANDS.values()
+            if (c.write or c.reads_keys) and not c.blocking and c.name not in ("eval_ro", "evalsha_ro", "fcall_ro")
+        )
+        # The batch holding the write lock now, if any: an expiry inside it
+        # joins its append (_log_expiry), to stay in the mutation order.
+        self._batch: Batch | None = None
 
     def _log_expiry(self, db, key: bytes) -> bool:
         # Keyspace.on_expired (write lock held): a key's expiry, as Redis
-        # propagates it; the fsync policy covers it like any write.
+        # propagates it; the fsync policy covers it like any write. Inside
+        # a batch, after the records the batch has not written yet.
+        if self._batch is not None:
+            self._batch.entries.append((db.index, [[b"DEL", key]]))
+            return True
         try:
             self.aof.write(db.index, [[b"DEL", key]])
         except AofError:
@@ -210,6 +262,14 @@ class Dispatcher:
         return None
 
     def _run(self, cmd, session: Session, argv: list[bytes]) -> object:
+        batch = session.batch
+        # A read before the batch's first write sees only what is logged:
+        # it needs no lock, so it goes the usual way.
+        if batch is not None and (batch.active or cmd.write):
+            if cmd.name in self._batched and session.tracking is None and session.group is None:
+                return self._run_batched(batch, cmd, session, argv)
+            if batch.active:  # it cannot run with the lock held: the batch so far goes first
+                self._close_batch(batch, session)
         try:
             if session.group is not None:  # inside run_atomic: lock held, clock frozen
                 return self._run_grouped(cmd, session, argv)
@@ -301,6 +361,115 @@ class Dispatcher:
             effects.clear()
             if keyspace.ready:  # a write refused: nobody is served
                 keyspace.ready.clear()
+
+    # -- batches: a client's pipelined commands, one log append -------------------
+
+    def begin_batch(self, session: Session, out: list, encode: Callable[[object, int], bytes]) -> None:
+        """The commands ``session`` runs until ``end_batch`` are one batch
+        (see the module docstring): their replies go on ``out``, encoded
+        with ``encode``, each appended right after its ``execute``."""
+        if self.aof is not None:
+            session.batch = Batch(out, encode)
+
+    def end_batch(self, session: Session) -> None:
+        """Write what the batch changed, release the lock, and if the log
+        refused it, replace the replies it covered with the error."""
+        batch = session.batch
+        if batch is not None:
+            session.batch = None
+            if batch.active:
+                self._close_batch(batch, session)
+
+    def _run_batched(self, batch: Batch, cmd, session: Session, argv: list[bytes]) -> object:
+        keyspace = self.keyspace
+        if not batch.active:
+            self._lock.acquire()
+            batch.active = True
+            self._batch = batch
+            keyspace.journal = []
+            keyspace.seq += 1  # odd until the batch is written: readers wait for it
+        journal = keyspace.journal
+        mark = len(journal)
+        effects = session.effects
+        batch.positions.append(len(batch.out))
+        session.now = self._clock()
+        try:
+            reply = cmd.func(session, argv)
+        except CommandError as exc:
+            keyspace.rollback(journal[mark:])  # raised before it changed anything, but be exact
+            del journal[mark:]
+            reply = exc
+        except Exception:
+            keyspace.rollback(journal[mark:])
+            del journal[mark:]
+            log.exception("internal error running %r", cmd.name)
+            reply = CommandError(errors.INTERNAL_ERROR)
+        else:
+            if effects:
+                batch.entries.append((session.db.index, list(effects)))
+        finally:
+            effects.clear()
+        if batch.changed < 0 and batch.entries:
+            batch.changed = len(batch.positions) - 1
+        tracking = keyspace.tracking
+        if (
+            keyspace.ready  # made keys that clients wait on ready: write, then serve them, now
+            or (tracking is not None and tracking.pending)  # BCAST: once the command is done
+            or len(batch.positions) >= MAX_BATCH_COMMANDS
+        ):
+            # This reply is not on ``out`` yet: it is returned, the error
+            # instead if the append covering it failed.
+            batch.positions.pop()
+            covered = 0 <= batch.changed <= len(batch.positions)
+            error = self._close_batch(batch, session)
+            if error is not None and covered:
+                return error
+        return reply
+
+    def _close_batch(self, batch: Batch, session: Session) -> CommandError | None:
+        """Write the batch's effects with one append (write lock held, by
+        this batch) and release the lock. If the log refused them, every
+        reply on ``out`` the append covered becomes the error, which is
+        returned (None if all went well)."""
+        keyspace = self.keyspace
+        aof = self.aof
+        offset = 0
+        error = None
+        try:
+            if batch.entries:
+                try:
+                    offset = aof.write_batch(batch.entries)
+                except AofError as exc:
+                    keyspace.rollback(keyspace.journal)
+                    log.error("writes refused, the log cannot be written: %s", exc)
+                    error = errors.log_write_failed(str(exc))
+                else:
+                    if keyspace.ready:
+                        offset = serve_ready(keyspace, aof, session.now) or offset
+        finally:
+            keyspace.seq += 1
+            keyspace.journal = None
+            if keyspace.ready:  # a batch refused: nobody is served
+                keyspace.ready.clear()
+            tracking = keyspace.tracking
+            if tracking is not None and tracking.pending:
+                tracking.broadcast()
+            self._batch = None
+            batch.active = False
+            self._lock.release()
+        if offset and aof.fsync_policy == "always":
+            try:
+                aof.sync_to(offset)  # outside the lock, as for one write
+            except AofError as exc:
+                error = errors.log_write_failed(str(exc))
+        if error is not None and batch.changed >= 0:
+            out, encoded = batch.out, batch.encode(error, session.resp)
+            for position in batch.positions[batch.changed :]:
+                out[position] = encoded
+        batch.positions.clear()
+        batch.entries.clear()
+        batch.changed = -1
+        return error
 
     # -- atomic units: EXEC, scripts -------------------------------------------
 

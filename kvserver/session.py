@@ -122,6 +122,7 @@ class Session:
         "waiter",
         "hangup",
         "tracking",
+        "batch",
     )
 
     def __init__(
@@ -184,6 +185,9 @@ class Session:
         # CLIENT TRACKING: this client's settings (tracking.ClientTracking)
         # while it is on, else None.
         self.tracking = None
+        # While its worker runs a pipelined batch of its requests: the
+        # dispatch.Batch whose commands share one log append; else None.
+        self.batch = None
 
     def log(self, *args: bytes) -> None:
         """Record one effect of the running write command for the log.

@@ -79,6 +79,25 @@ class FailingAof(AppendOnlyFile):
         return super()._append(data, selected_db)
 
 
+class DiskFull:
+    """Stands in for ``os.write`` on the log's descriptor: writes up to
+    ``allow`` bytes (None: everything) and then fails with ENOSPC."""
+
+    def __init__(self, fd: int, allow: int | None = 0) -> None:
+        self.fd = fd
+        self.allow = allow
+        self.real_write = os.write
+
+    def __call__(self, fd, data):
+        if fd != self.fd or self.allow is None:
+            return self.real_write(fd, data)
+        if self.allow == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written = self.real_write(fd, bytes(data[: self.allow]))
+        self.allow -= written
+        return written
+
+
 class FlakyAof(AppendOnlyFile):
     """A log that refuses some appends, decided by the test's random source."""
 
@@ -114,6 +133,20 @@ class Harness:
     def __call__(self, *args: bytes | str | int, session: Session | None = None) -> object:
         argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
         return self.dispatcher.execute(session or self.session, argv)
+
+    def pipeline(self, *commands: tuple, session: Session | None = None) -> list[object]:
+        """Run ``commands`` as a worker runs a client's pipelined requests:
+        one batch (Dispatcher.begin_batch), each reply put on the list the
+        batch may rewrite; returns the replies as the client would get them."""
+        session = session or self.session
+        out: list[object] = []
+        self.dispatcher.begin_batch(session, out, lambda reply, resp: reply)
+        try:
+            for args in commands:
+                out.append(self(*args, session=session))
+        finally:
+            self.dispatcher.end_batch(session)
+        return out
 
     def log(self) -> bytes:
         with open(self.path, "rb") as file:

@@ -22,7 +22,7 @@ from kvserver.dispatch import Dispatcher
 from kvserver.protocol import Status
 from kvserver.session import Session
 from kvserver.store import Keyspace
-from tests.support import T0, FakeClock, Harness, error_text, resp
+from tests.support import T0, DiskFull, FakeClock, Harness, error_text, resp
 
 # The fixtures kv and failing_kv (a Harness each) are in conftest.py.
 
@@ -766,25 +766,6 @@ def test_misconf_message_carries_the_reason(failing_kv):
     kv = failing_kv
     kv.aof.failing = True
     assert error_text(kv("SET", "k", "v")) == DISK_FULL
-
-
-class DiskFull:
-    """Stands in for ``os.write`` on the log's descriptor: writes up to
-    ``allow`` bytes (None: everything) and then fails with ENOSPC."""
-
-    def __init__(self, fd: int, allow: int | None = 0) -> None:
-        self.fd = fd
-        self.allow = allow
-        self.real_write = os.write
-
-    def __call__(self, fd, data):
-        if fd != self.fd or self.allow is None:
-            return self.real_write(fd, data)
-        if self.allow == 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        written = self.real_write(fd, bytes(data[: self.allow]))
-        self.allow -= written
-        return written
 
 
 def test_enospc_is_refused_with_misconf(kv, monkeypatch):
