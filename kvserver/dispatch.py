@@ -157,11 +157,15 @@ class Dispatcher:
 
     def execute(self, session: Session, args: list[bytes]) -> object:
         """Run ``args`` (name first) for ``session``; returns the reply value."""
-        cmd = COMMANDS.get(args[0].upper())
+        name = args[0]
+        # Most clients send names in upper case, as the registry has them:
+        # the upper() (a new bytes object) only when that look-up misses.
+        cmd = COMMANDS.get(name) or COMMANDS.get(name.upper())
         if cmd is None:
-            return _refuse(session, None, errors.unknown_command(args[0], args[1:]))
+            return _refuse(session, None, errors.unknown_command(name, args[1:]))
         stats = self.command_stats.get(cmd.name) or self.command_stats.setdefault(cmd.name, [0, 0, 0, 0])
-        if not cmd.arity_ok(len(args)):
+        arity = cmd.arity  # Command.arity_ok, inlined on the hot path
+        if len(args) != arity and (arity >= 0 or len(args) < -arity):
             stats[REJECTED] += 1
             return _refuse(session, cmd, errors.wrong_arity(cmd.name))
         if not session.authenticated and "no_auth" not in cmd.flags:

@@ -311,11 +311,9 @@ class Reactor:
         inbox = conn.inbox
         unparsed = parser.buffered
         batch: list = []
-        append = batch.append
         error = None
         try:
-            while (request := parser.next_request()) is not NEED_DATA:
-                append(request)
+            parser.next_requests(batch)
         except ProtocolError as exc:
             error = exc
         queued = conn.queued_bytes

@@ -167,7 +167,63 @@ class RespParser:
             args, self._args = self._args, None
             return args
 
+    def next_requests(self, out: list) -> None:
+        """Append to ``out`` every request ``next_request`` would return
+        before ``NEED_DATA``, in order; raises as it does, after appending
+        the requests before the bad one. The reactor's call: a pipelined
+        read's whole arrays go through hiredis in one loop."""
+        if self._fast and self._args is None:
+            self._take_fast(out)
+        append = out.append
+        while (request := self.next_request()) is not NEED_DATA:
+            append(request)
+
     # -- internals -----------------------------------------------------------
+
+    def _take_fast(self, out: list) -> None:
+        """``_next_array_fast`` in a loop, for as long as the next request
+        is a small array that hiredis finds whole and canonical; stops at
+        anything else, which ``next_request`` then takes."""
+        buffer = self._buffer
+        pos = self._pos
+        size = len(buffer)
+        if pos >= size or buffer[pos] != 0x2A:  # '*'
+            return
+        if not self._mirrored:
+            self._reader = hiredis.Reader()
+            with memoryview(buffer) as view:  # released at once: _buffer must stay resizable
+                self._reader.feed(view[pos:])
+            self._mirrored = True
+        gets = self._reader.gets
+        find = buffer.find
+        startswith = buffer.startswith
+        append = out.append
+        try:
+            # A one- or two-digit count (see next_request), then hiredis.
+            while pos < size and buffer[pos] == 0x2A and 0 <= find(b"\r\n", pos + 2, pos + 5):
+                request = gets()
+                if request is False:
+                    break  # incomplete: hiredis is still where we are
+                if not request or type(request) is not list:
+                    self._mirrored = False  # *0 / *-1 / not an array: the Python parser takes it
+                    break
+                encoded = encode_command(request)  # TypeError if an element is no bulk
+                if (
+                    len(encoded) > MAX_BULK_BYTES
+                    or len(request) > MAX_MULTIBULK_COUNT
+                    or not startswith(encoded, pos)
+                ):
+                    self._mirrored = False
+                    break
+                pos += len(encoded)
+                append(request)
+            else:
+                if pos < size:  # an inline command or a big array next: Python's
+                    self._mirrored = False
+        except Exception:  # hiredis.ProtocolError, TypeError: the Python parser says why
+            self._mirrored = False
+        finally:
+            self._pos = pos
 
     def _next_array_fast(self) -> list[bytes] | None:
         """The array at _pos through hiredis, or None to let the Python

@@ -80,6 +80,11 @@ class TextParser:
         """Bytes received but not yet returned as requests."""
         return len(self._buffer)
 
+    def next_requests(self, out: list) -> None:
+        """Append every request ``next_request`` returns before ``NEED_DATA``."""
+        while (request := self.next_request()) is not NEED_DATA:
+            out.append(request)
+
     def next_request(self) -> list[bytes] | InvalidRequest | object:
         """The next request, ``InvalidRequest``, or ``NEED_DATA``."""
         buffer = self._buffer
