@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -100,7 +101,11 @@ class AppendOnlyFile:
         # appended to the new file before it replaces this one.
         self._rewrite_buffer: list[bytes] | None = None
         self.rewrite_base_size = self.size  # size after the last rewrite (auto rewrite)
-        self.on_grow = None  # called (lock held) after each write: the auto rewrite's hook
+        # The auto rewrite's hook, called (lock held) after a write once the
+        # log is at least grow_floor bytes (below that it cannot be due: one
+        # comparison per write instead of a call). The rewriter sets both.
+        self.on_grow = None
+        self.grow_floor = sys.maxsize
         # Set while the log cannot be trusted to take writes (a write or an
         # fsync failed); writes are refused until one succeeds. INFO shows it.
         self.error: str | None = None
@@ -202,7 +207,7 @@ class AppendOnlyFile:
         self.written += len(data)
         if self._rewrite_buffer is not None:
             self._rewrite_buffer.append(data)
-        if self.on_grow is not None:
+        if self.size >= self.grow_floor:
             self.on_grow(self)
         return self.written
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -67,6 +68,9 @@ class AofRewriter:
         # Guards _thread: BGREWRITEAOF and the auto trigger may race.
         self._start_lock = threading.Lock()
         aof.on_grow = self._maybe_auto_rewrite
+        # Below auto-aof-rewrite-min-size no rewrite is due (nor ever, with
+        # the percentage 0): the log does not call the hook until then.
+        aof.grow_floor = auto_min_size if auto_percentage > 0 else sys.maxsize
 
     @property
     def in_progress(self) -> bool:

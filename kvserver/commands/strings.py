@@ -57,6 +57,7 @@ _PX = 64
 _EXAT = 128
 _PXAT = 256
 _EXPIRY = _EX | _PX | _EXAT | _PXAT
+_NO_OPTIONS = (0, None)  # _parse_options of nothing: a plain SET skips the call
 _EXPIRY_WORDS = {b"EX": _EX, b"PX": _PX, b"EXAT": _EXAT, b"PXAT": _PXAT}
 
 
@@ -159,7 +160,7 @@ def set_(session: Session, args: list[bytes]) -> object:
     Logged as SET key value [PXAT ms] when it happened.
     """
     key, value = args[0], args[1]
-    flags, amount = _parse_options(args[2:], for_set=True)
+    flags, amount = _parse_options(args[2:], for_set=True) if len(args) > 2 else _NO_OPTIONS
     deadline = _deadline(session, flags, amount, "set") if amount is not None else None
     if flags & _GET:
         old = _string(session, key)
@@ -170,7 +171,8 @@ def set_(session: Session, args: list[bytes]) -> object:
     if flags & _KEEPTTL:
         deadline = session.db.expires.get(key)
     _store(session, key, value, deadline)
-    notify(session, STRING, b"set", key)
+    if session.keyspace.notify_flags:  # one test while nobody listens
+        notify(session, STRING, b"set", key)
     if amount is not None:
         notify(session, GENERIC, b"expire", key)
         if deadline < session.now:
