@@ -381,6 +381,26 @@ _COMMAND_TEMPLATES: dict[int, bytes] = {}  # argument count -> encode_command's 
 _CACHED_TEMPLATES = 16  # more arguments than that (a big MSET) is rare: build it each time
 
 
+BULK_ARRAY_MIN = 4  # shorter arrays gain nothing from _bulk_array
+_BULK_ARRAY_TEMPLATES: dict[int, bytes] = {}  # element count -> _bulk_array's format
+_CACHED_BULK_ARRAYS = 256  # templates up to this count are kept (~300 KB in all)
+_JUST_BYTES = {bytes}
+
+
+def _bulk_array(items: list, count: int) -> bytes:
+    """``items`` (bytes-like) as a RESP array of bulk strings; TypeError if
+    one is not bytes-like."""
+    template = _BULK_ARRAY_TEMPLATES.get(count)
+    if template is None:
+        template = b"*%d\r\n" % count + b"$%d\r\n%s\r\n" * count
+        if count <= _CACHED_BULK_ARRAYS:
+            _BULK_ARRAY_TEMPLATES[count] = template
+    fields: list = [None] * (2 * count)
+    fields[0::2] = map(len, items)
+    fields[1::2] = items
+    return template % tuple(fields)
+
+
 def encode_reply(reply: object, resp: int = 2) -> bytes:
     """One reply value in RESP2, or RESP3 when ``resp`` is 3 (after HELLO 3)."""
     kind = type(reply)
@@ -393,7 +413,18 @@ def encode_reply(reply: object, resp: int = 2) -> bytes:
     if reply is None:
         return b"_\r\n" if resp == 3 else b"$-1\r\n"
     if kind is list:
-        return b"*%d\r\n" % len(reply) + b"".join([encode_reply(item, resp) for item in reply])
+        count = len(reply)
+        # An array of bulk strings (LRANGE, MGET, HGETALL...): one %-format
+        # of all of it, 2.5x quicker than an encode_reply per element (100
+        # elements: 20 -> 8 us). In RESP2 every bytes-like element is a bulk
+        # string, and anything else makes the format raise TypeError; RESP3
+        # encodes bytes' subclasses otherwise, so there they are looked for.
+        if count >= BULK_ARRAY_MIN and (resp == 2 or set(map(type, reply)) == _JUST_BYTES):
+            try:
+                return _bulk_array(reply, count)
+            except TypeError:  # not all bulk strings: element by element
+                pass
+        return b"*%d\r\n" % count + b"".join([encode_reply(item, resp) for item in reply])
     if kind is float:
         text = format_double(reply)
         return b",%s\r\n" % text if resp == 3 else b"$%d\r\n%s\r\n" % (len(text), text)
