@@ -87,6 +87,8 @@ def _strtod(text: bytes) -> tuple[float, int, bool]:
 
 def parse_score(raw: bytes, message: str = errors.NOT_FLOAT) -> float:
     """A score argument as Redis's string2d reads it."""
+    if raw.isdigit() and len(raw) <= 15:  # the usual score: exact as a double, strtod's value
+        return float(raw)
     if not raw or raw[0] in _C_SPACE:
         raise CommandError(message)
     value, end, erange = _strtod(raw)
@@ -263,12 +265,19 @@ def zadd(session: Session, args: list[bytes]) -> object:
     Add members or change their scores; the number added (with CH: added
     or changed); with INCR, the member's new score (nil if not changed).
     """
-    options = {b"NX": False, b"XX": False, b"CH": False, b"INCR": False, b"GT": False, b"LT": False}
+    given: tuple[bytes, ...] = ()
     at = 1
-    while at < len(args) and args[at].upper() in options:
-        options[args[at].upper()] = True
+    while at < len(args) and (word := args[at].upper()) in _ZADD_FLAGS:
+        given += (word,)
         at += 1
-    return _zadd(session, b"ZADD", args, at, **{k.decode().lower(): v for k, v in options.items()})
+    return _zadd(
+        session, b"ZADD", args, at,
+        nx=b"NX" in given, xx=b"XX" in given, ch=b"CH" in given,
+        incr=b"INCR" in given, gt=b"GT" in given, lt=b"LT" in given,
+    )  # fmt: skip
+
+
+_ZADD_FLAGS = (b"NX", b"XX", b"CH", b"INCR", b"GT", b"LT")
 
 
 @command("zincrby", 4, write=True, keys=(1, 1, 1), flags=("denyoom", "fast"))
