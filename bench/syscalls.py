@@ -3,7 +3,7 @@
 Starts kvserver from the current checkout (as ``python -m kvserver``, so run it
 from the tree you want to measure) and runs redis-benchmark loads against its
 RESP port, one after the other. For each load it prints the server's CPU per
-request (utime+stime from /proc), its voluntary and involuntary context
+request (utime+stime from /proc, and the two apart), its voluntary and involuntary context
 switches per request (summed over its threads), and with ``--strace`` the
 system calls per 1,000 requests, counted by ``strace -c -f`` attached for
 that load alone (strace slows the server down many times over: its counts
@@ -45,9 +45,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the whole process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
 def _switches(pid: int) -> tuple[int, int]:
@@ -112,8 +114,10 @@ def main(requests: int, loads: tuple[str, ...], count_syscalls: bool) -> None:
                 output = subprocess.run(args, capture_output=True, text=True, check=True).stdout
                 cpu1, (vol1, invol1) = _cpu_seconds(server.pid), _switches(server.pid)
                 rate = output.strip().splitlines()[-1].split(",")[1].strip('"')
+                user, system = (1e6 * (cpu1[i] - cpu0[i]) / requests for i in (0, 1))
                 line = (
-                    f"{load:24s} req/s {float(rate):>10,.0f}  CPU µs/req {1e6 * (cpu1 - cpu0) / requests:5.1f}"
+                    f"{load:24s} req/s {float(rate):>10,.0f}  CPU µs/req {user + system:5.1f}"
+                    f" ({user:.1f} user + {system:.1f} system)"
                     f"  switches/req {(vol1 - vol0) / requests:.2f} + {(invol1 - invol0) / requests:.2f} involuntary"
                 )
                 if tracer is not None:
