@@ -70,7 +70,7 @@ def _set_pairs(session: Session, args: list[bytes], name: str) -> int:
     before = value.nbytes
     created, undo = value.set_fields(args[1:])
     changed(session, key, value, before, undo)
-    session.log(name.upper().encode(), *args)
+    session.log(b"HSET" if name == "hset" else b"HMSET", *args)
     notify(session, HASH, b"hset", key)
     return created
 

@@ -146,7 +146,7 @@ def _pop(session: Session, args: list[bytes], left: bool, name: str) -> object:
     before = value.nbytes
     popped, undo = value.pop_items(1 if count is None else count, left)
     changed(session, key, value, before, undo)
-    session.log(name.upper().encode(), *args)
+    session.log(b"LPOP" if left else b"RPOP", *args)
     notify_change(session, LIST, b"lpop" if left else b"rpop", key, value)
     return popped[0] if count is None else popped
 

@@ -365,8 +365,11 @@ def encode_command(args: list[bytes]) -> bytes:
     # logged write comes through here with the write lock held (0.45 us for
     # a SET record against 0.59 us building and joining a list).
     count = len(args)
-    # Two and three arguments (GET, SET, the parser's check of each such
+    # Two to four arguments (GET, SET, HSET, the parser's check of each such
     # request): unpacked into the format, no list (0.45 -> 0.31 us for 3).
+    if count == 4:
+        first, second, third, fourth = args
+        return _FOUR_ARGUMENTS % (len(first), first, len(second), second, len(third), third, len(fourth), fourth)
     if count == 3:
         first, second, third = args
         return _THREE_ARGUMENTS % (len(first), first, len(second), second, len(third), third)
@@ -388,6 +391,7 @@ def encode_command(args: list[bytes]) -> bytes:
 _COMMAND_TEMPLATES: dict[int, bytes] = {}  # argument count -> encode_command's format
 _TWO_ARGUMENTS = b"*2\r\n" + b"$%d\r\n%s\r\n" * 2
 _THREE_ARGUMENTS = b"*3\r\n" + b"$%d\r\n%s\r\n" * 3
+_FOUR_ARGUMENTS = b"*4\r\n" + b"$%d\r\n%s\r\n" * 4
 _CACHED_TEMPLATES = 16  # more arguments than that (a big MSET) is rare: build it each time
 
 

@@ -124,6 +124,9 @@ class Hash(dict):
     def set_fields(self, pairs: list[bytes]) -> tuple[int, Callable[[], None]]:
         """HSET field value [field value ...] (a flat list, in order): how
         many fields are new, and the undo of all of them."""
+        if len(pairs) == 2:  # one field, the usual HSET: its own undo
+            new, undo = self.set_field(pairs[0], pairs[1])
+            return int(new), undo
         created, undos = 0, []
         for i in range(0, len(pairs), 2):
             new, undo = self.set_field(pairs[i], pairs[i + 1])

@@ -22,7 +22,7 @@ class List(collections.deque):
 
     def __init__(self, items: Iterable[bytes] = ()) -> None:
         super().__init__(items)
-        self.nbytes = EMPTY_SIZE + sum(len(item) for item in self) + ITEM_OVERHEAD * len(self)
+        self.nbytes = EMPTY_SIZE + sum(map(len, self)) + ITEM_OVERHEAD * len(self)
         self.epoch = 0  # the rewrite's copy-on-write mark (store.Database.writable)
 
     def copy(self) -> List:
@@ -56,20 +56,23 @@ class List(collections.deque):
             self.extendleft(items)
         else:
             self.extend(items)
-        self.nbytes += sum(len(item) for item in items) + ITEM_OVERHEAD * len(items)
+        self.nbytes += sum(map(len, items)) + ITEM_OVERHEAD * len(items)
         count = len(items)
         return lambda: self._drop(count, left)
 
     def pop_items(self, count: int, left: bool) -> tuple[list[bytes], Callable[[], None]]:
         """LPOP/RPOP: up to ``count`` items from the head or the tail."""
         take = self.popleft if left else self.pop
-        popped = [take() for _ in range(min(count, len(self)))]
-        self.nbytes -= sum(len(item) for item in popped) + ITEM_OVERHEAD * len(popped)
+        if count == 1 and self:  # LPOP/RPOP without a count: no comprehension
+            popped = [take()]
+        else:
+            popped = [take() for _ in range(min(count, len(self)))]
+        self.nbytes -= sum(map(len, popped)) + ITEM_OVERHEAD * len(popped)
 
         def undo() -> None:
             for item in reversed(popped):
                 (self.appendleft if left else self.append)(item)
-            self.nbytes += sum(len(item) for item in popped) + ITEM_OVERHEAD * len(popped)
+            self.nbytes += sum(map(len, popped)) + ITEM_OVERHEAD * len(popped)
 
         return popped, undo
 
@@ -133,7 +136,7 @@ class List(collections.deque):
         old, old_bytes = list(self), self.nbytes
         self.clear()
         self.extend(items)
-        self.nbytes = EMPTY_SIZE + sum(len(item) for item in items) + ITEM_OVERHEAD * len(items)
+        self.nbytes = EMPTY_SIZE + sum(map(len, items)) + ITEM_OVERHEAD * len(items)
 
         def undo() -> None:
             self.clear()
@@ -145,4 +148,4 @@ class List(collections.deque):
     def _drop(self, count: int, left: bool) -> None:
         take = self.popleft if left else self.pop
         dropped = [take() for _ in range(count)]
-        self.nbytes -= sum(len(item) for item in dropped) + ITEM_OVERHEAD * count
+        self.nbytes -= sum(map(len, dropped)) + ITEM_OVERHEAD * count

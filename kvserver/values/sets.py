@@ -132,7 +132,7 @@ class Set(set):
         index = self._random
         current = index is not None and index[0] == self.version
         self.update(members)
-        self.nbytes += sum(len(m) + MEMBER_OVERHEAD for m in members)
+        self.nbytes += sum(map(len, members)) + MEMBER_OVERHEAD * len(members)
         self.version += 1
         if current:
             _, order, place = index
@@ -147,7 +147,7 @@ class Set(set):
         index = self._random
         current = index is not None and index[0] == self.version
         self.difference_update(members)
-        self.nbytes -= sum(len(m) + MEMBER_OVERHEAD for m in members)
+        self.nbytes -= sum(map(len, members)) + MEMBER_OVERHEAD * len(members)
         self.version += 1
         if current:
             _, order, place = index
