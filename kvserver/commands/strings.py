@@ -334,9 +334,11 @@ def msetnx(session: Session, args: list[bytes]) -> object:
 
 def _set_pairs(session: Session, args: list[bytes]) -> None:
     db = session.db
+    notifying = session.keyspace.notify_flags  # one test while nobody listens, not one call per key
     for i in range(0, len(args), 2):
         db.set(args[i], args[i + 1])
-        notify(session, STRING, b"set", args[i])
+        if notifying:
+            notify(session, STRING, b"set", args[i])
     session.log(b"MSET", *args)
 
 
