@@ -10,6 +10,7 @@ same Python and installed dependencies as ``make bench``.
 
     python bench/ab.py 19843d0 HEAD                      # SET and GET, -c 50 / -P 16 / -c 1
     python bench/ab.py 19843d0 HEAD -n 50000 --rounds 5 --tests set,get,incr
+    python bench/ab.py 19843d0 HEAD --tests lpush,hset --loads "-c 50"
 
 It prints a markdown table (for bench/RESULTS.md, with the command line).
 """
@@ -41,8 +42,18 @@ def _worktree(rev: str, where: Path) -> Path:
 @click.option("-n", "--requests", default=50_000, show_default=True, help="redis-benchmark -n per run.")
 @click.option("--rounds", default=3, show_default=True, help="Interleaved rounds; the median is reported.")
 @click.option("--tests", default="set,get", show_default=True, help="redis-benchmark -t names, one run each.")
-def main(before: str, after: str, requests: int, rounds: int, tests: str) -> None:
+@click.option(
+    "--loads",
+    default=",".join(load for load, _ in REDIS_BENCHMARK_LOADS),
+    show_default=True,
+    help="Which of the loads, by name (the data type rows are -c 50 only).",
+)
+def main(before: str, after: str, requests: int, rounds: int, tests: str, loads: str) -> None:
     """Compare kvserver at BEFORE and AFTER (git revisions), with redis-server."""
+    wanted = {load.strip() for load in loads.split(",")}
+    chosen = [(load, flags) for load, flags in REDIS_BENCHMARK_LOADS if load in wanted]
+    if not chosen:
+        raise click.BadParameter(f"none of {loads!r} is a load ({', '.join(l for l, _ in REDIS_BENCHMARK_LOADS)})")
     info = RunInfo("", "", "", "")
     bench = Bench(info)
     names = [t.strip() for t in tests.split(",") if t.strip()]
@@ -60,7 +71,7 @@ def main(before: str, after: str, requests: int, rounds: int, tests: str) -> Non
             results: dict[tuple[str, str, str], list] = {}
             for round_no in range(rounds):
                 click.echo(f"round {round_no + 1}/{rounds}", err=True)
-                for load, flags in REDIS_BENCHMARK_LOADS:
+                for load, flags in chosen:
                     for test in names:
                         for label, server in servers.items():
                             measure = bench.redis_benchmark(server, test, requests, flags)
@@ -71,10 +82,13 @@ def main(before: str, after: str, requests: int, rounds: int, tests: str) -> Non
         finally:
             for source in sources.values():
                 subprocess.run(["git", "worktree", "remove", "--force", str(source)], cwd=ROOT, capture_output=True)
-    click.echo(f"\n`python bench/ab.py {shlex.join([before, after])} -n {requests} --rounds {rounds} --tests {tests}`\n")
+    command = f"python bench/ab.py {shlex.join([before, after])} -n {requests} --rounds {rounds} --tests {tests}"
+    if len(chosen) < len(REDIS_BENCHMARK_LOADS):
+        command += f" --loads {shlex.quote(loads)}"
+    click.echo(f"\n`{command}`\n")
     click.echo("| load | before req/s (ratio) | after req/s (ratio) | redis req/s | CPU µs/req before → after (redis) |")
     click.echo("|---|---|---|---|---|")
-    for load, _ in REDIS_BENCHMARK_LOADS:
+    for load, _ in chosen:
         for test in names:
             med = {}
             cpu = {}
