@@ -217,12 +217,7 @@ class Database:
         delta = value.nbytes - before
         journal = self.keyspace.journal
         if journal is not None and undo is not None:
-
-            def revert() -> None:
-                undo()
-                self.used_bytes -= delta
-
-            journal.append(revert)
+            journal.append((self, undo, delta))  # see Keyspace.rollback
         self.used_bytes += delta
         if not value:
             self.delete(key)  # touches the watchers, invalidates
@@ -589,11 +584,15 @@ class Keyspace:
     def rollback(self, journal: list) -> None:
         """Undo a command's writes, newest first (write lock held)."""
         for entry in reversed(journal):
-            if type(entry) is tuple:
+            if type(entry) is not tuple:
+                entry()
+            elif len(entry) == 4:  # a key's value and deadline before
                 db, key, value, deadline = entry
                 db.undo(key, value, deadline)
-            else:
-                entry()
+            else:  # a container changed in place: its own undo, and the bytes it added
+                db, undo, delta = entry
+                undo()
+                db.used_bytes -= delta
 
     def remove_expired(self) -> int:
         """Delete every key past its deadline now, in every database (after

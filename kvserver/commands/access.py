@@ -36,10 +36,13 @@ def read(session: Session, key: bytes, kind: type):
 def write(session: Session, key: bytes, kind: type):
     """As ``read``, for a write command: the value returned may be changed
     in place (write lock held), then passed to ``changed``."""
-    value = read(session, key, kind)
+    db = session.db  # read's test, inlined: every container write comes here
+    value = db.lookup(key, session.now)
     if value is None:
         return None
-    return session.db.writable(key, value)
+    if type(value) is not kind:
+        raise CommandError(errors.WRONGTYPE)
+    return db.writable(key, value)
 
 
 def changed(session: Session, key: bytes, value, before: int, undo: Callable[[], None] | None) -> None:

@@ -71,7 +71,8 @@ def _set_pairs(session: Session, args: list[bytes], name: str) -> int:
     created, undo = value.set_fields(args[1:])
     changed(session, key, value, before, undo)
     session.log(b"HSET" if name == "hset" else b"HMSET", *args)
-    notify(session, HASH, b"hset", key)
+    if session.keyspace.notify_flags:
+        notify(session, HASH, b"hset", key)
     return created
 
 

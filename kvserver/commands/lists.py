@@ -89,7 +89,8 @@ def _push(session: Session, args: list[bytes], left: bool, existing_only: bool, 
     undo = value.push(items, left)
     changed(session, key, value, before, undo)
     session.log(name, key, *items)
-    notify(session, LIST, b"lpush" if left else b"rpush", key)
+    if session.keyspace.notify_flags:
+        notify(session, LIST, b"lpush" if left else b"rpush", key)
     return len(value)
 
 
@@ -147,7 +148,8 @@ def _pop(session: Session, args: list[bytes], left: bool, name: str) -> object:
     popped, undo = value.pop_items(1 if count is None else count, left)
     changed(session, key, value, before, undo)
     session.log(b"LPOP" if left else b"RPOP", *args)
-    notify_change(session, LIST, b"lpop" if left else b"rpop", key, value)
+    if session.keyspace.notify_flags:
+        notify_change(session, LIST, b"lpop" if left else b"rpop", key, value)
     return popped[0] if count is None else popped
 
 
