@@ -24,7 +24,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,16 +32,13 @@ from pathlib import Path
 
 import click
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from compare import KvServer  # noqa: E402
+
 DEFAULT_LOADS = ("-t set -c 50", "-t get -c 50", "-t set -c 50 -P 16", "-t get -c 50 -P 16", "-t set -c 1", "-t get -c 1")
-START_TIMEOUT_S = 15.0
 # The system calls a request can cost (reactor, worker, log, GIL and wake-ups).
 SYSCALLS = ("futex", "recvfrom", "sendto", "sendmsg", "write", "epoll_wait", "epoll_ctl", "fsync")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _cpu_seconds(pid: int) -> tuple[float, float]:
@@ -83,21 +79,10 @@ def main(requests: int, loads: tuple[str, ...], count_syscalls: bool) -> None:
         raise click.ClickException("redis-benchmark is not installed (apt install redis-tools)")
     if count_syscalls and shutil.which("perf") is None:
         raise click.ClickException("perf is not installed (apt install linux-perf)")
-    port = _free_port()
     with tempfile.TemporaryDirectory(prefix="kv-syscalls-") as tmp:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "kvserver", "0", f"{tmp}/bench.aof", "--resp-port", str(port), "--log-level", "warning"]
-        )
+        kvserver = KvServer(Path(tmp), Path.cwd())
+        server, port = kvserver.proc, kvserver.resp_port
         try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise click.ClickException("kvserver did not start")
-                    time.sleep(0.05)
             click.echo(f"kvserver from {os.getcwd()} (RESP port {port}), redis-benchmark -n {requests}")
             for load in loads or DEFAULT_LOADS:
                 args = ["redis-benchmark", "-p", str(port), "-n", str(requests), "--csv", *shlex.split(load)]
@@ -129,8 +114,7 @@ def main(requests: int, loads: tuple[str, ...], count_syscalls: bool) -> None:
                     )
                 click.echo(line)
         finally:
-            server.terminate()
-            server.wait()
+            kvserver.stop()
 
 
 if __name__ == "__main__":
