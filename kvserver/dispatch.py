@@ -66,8 +66,11 @@ QUEUED = Status("QUEUED")
 # A batch holds the write lock: it ends after this many commands (and a
 # new one begins), so that a client pipelining thousands of requests
 # makes the others wait for at most this many commands at a time, as
-# Redis serves a client's query buffer a read (16 KiB) at a time. 64 of
-# the 16-command pipelines redis-benchmark -P 16 sends fit in.
+# Redis serves a client's query buffer a read (16 KiB) at a time. Eight of
+# the 16-command pipelines redis-benchmark -P 16 sends fit in. Its bytes
+# are bounded already: a worker's batch ends at 64 KiB of replies
+# (client.REPLY_BATCH_BYTES), and the requests it runs at the reactor's
+# read-ahead limit (reactor.MAX_READ_AHEAD_BYTES).
 MAX_BATCH_COMMANDS = 128
 
 
