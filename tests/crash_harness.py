@@ -9,7 +9,10 @@ restarts it on the same log, and checks two promises:
 * every acknowledged write is there, with its value;
 * nothing is there that was never sent;
 * with ``transactions``, half the writers write pairs of keys in MULTI/EXEC:
-  each pair is there whole or not at all.
+  each pair is there whole or not at all;
+* with ``pipelines``, some writers send their SETs PIPELINE_DEPTH at a time
+  in one write (one batch, one log append: dispatch.Batch): each SET is
+  checked as alone.
 
 Run from the command line for many trials (``make crash-test``):
 
@@ -74,6 +77,23 @@ class TxWriter(Writer):
             self.acked.update(pair)
 
 
+PIPELINE_DEPTH = 8  # SETs a PipelineWriter sends in one write
+
+
+@dataclass
+class PipelineWriter(Writer):
+    """Sends PIPELINE_DEPTH SETs of fresh keys in one write, then reads
+    their replies: the server runs them as one batch with one log append."""
+
+    def write(self, client: TextClient, i: int) -> None:
+        batch = [(b"p%d:%d:%d" % (self.index, i, n), b"v%d-%d-%d" % (self.index, i, n)) for n in range(PIPELINE_DEPTH)]
+        self.sent.update(batch)
+        client.send(b"".join(b"SET %s %s\r\n" % kv for kv in batch))
+        for kv in batch:
+            if client.read_line() == b"OK":
+                self.acked[kv[0]] = kv[1]
+
+
 @dataclass
 class TypeWriter(Writer):
     """Grows a list, a hash, a set, a sorted set and a bitmap of its own
@@ -116,15 +136,23 @@ def run_trial(
     rewrite: bool = False,
     transactions: bool = False,
     types: bool = False,
+    pipelines: bool = False,
 ) -> dict:
     """One kill -9 trial; raises AssertionError if a promise is broken."""
     aof = workdir / "crash.aof"
     server = ServerProcess(aof, "--appendfsync", "always")
     stop = threading.Event()
-    team = [
-        TypeWriter(n) if types and n % 2 == 0 else TxWriter(n) if transactions and n % 2 else Writer(n)
-        for n in range(writers)
-    ]
+
+    def writer(n: int) -> Writer:
+        if types and n % 2 == 0:
+            return TypeWriter(n)
+        if transactions and n % 2:
+            return TxWriter(n)
+        if pipelines and n % 3 != 1:
+            return PipelineWriter(n)
+        return Writer(n)
+
+    team = [writer(n) for n in range(writers)]
     threads = [threading.Thread(target=w.run, args=(server.port, stop)) for w in team]
     rewrites: list = []
     if rewrite:
@@ -230,7 +258,10 @@ def main() -> None:
     @click.option(
         "--types/--no-types", default=True, show_default=True, help="Every other trial, writers grow lists, hashes, sets."
     )
-    def cli(trials: int, seed: int | None, rewrite: bool, transactions: bool, types: bool) -> None:
+    @click.option(
+        "--pipelines/--no-pipelines", default=True, show_default=True, help="Some writers pipeline their SETs."
+    )
+    def cli(trials: int, seed: int | None, rewrite: bool, transactions: bool, types: bool, pipelines: bool) -> None:
         rng = random.Random(seed)
         totals = {"acknowledged": 0, "sent": 0, "present": 0, "rewrites": 0, "transactions": 0}
         started = time.monotonic()
@@ -242,6 +273,7 @@ def main() -> None:
                     rewrite=rewrite and n % 2 == 1,
                     transactions=transactions,
                     types=types and n % 4 >= 2,
+                    pipelines=pipelines,
                 )
             for k in totals:
                 totals[k] += result[k]

@@ -34,3 +34,10 @@ def test_kill_9_in_a_stream_of_transactions_leaves_each_whole_or_absent(tmp_path
 def test_kill_9_while_lists_hashes_sets_zsets_and_bitmaps_grow_loses_no_acknowledged_element(tmp_path, seed):
     result = run_trial(tmp_path, random.Random(300 + seed), writers=6, max_run_s=0.6, rewrite=True, types=True)
     assert result["acknowledged"] > 0 and result["rewrites"] > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_kill_9_under_pipelined_writes_loses_no_acknowledged_write(tmp_path, seed):
+    # The pipelined SETs run as one batch with one log append each.
+    result = run_trial(tmp_path, random.Random(400 + seed), writers=6, max_run_s=0.6, pipelines=True)
+    assert result["acknowledged"] > 0
