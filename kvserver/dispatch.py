@@ -416,7 +416,7 @@ class Dispatcher:
                 batch.entries.append((session.db.index, list(effects)))
         finally:
             effects.clear()
-        if batch.changed < 0 and batch.entries:
+        if batch.changed < 0 and journal:  # its first change (the journal notes every one)
             batch.changed = len(batch.positions) - 1
         tracking = keyspace.tracking
         if (
