@@ -1,6 +1,6 @@
 """Helpers shared by the test modules: a fake clock, log records written out
-by hand, a harness that runs commands the way clients do, and the feeding
-loops of the protocol tests.
+by hand, a harness that runs commands the way clients do, the feeding
+loops of the protocol tests, and the readers-against-writers race runner.
 
 Nothing here is a test or a fixture: the fixtures built on these (``kv``,
 ``failing_kv``) are in conftest.py. Expected bytes are written out by hand
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
+import threading
 import time
+from typing import Any, Callable
 
 from kvserver.aof import AppendOnlyFile
 from kvserver.dispatch import Dispatcher
@@ -249,3 +252,92 @@ def feed_split(parser, data: bytes, cuts: list[int]) -> tuple[list[object], Prot
     except ProtocolError as exc:
         return outcomes, exc
     return outcomes, None
+
+
+# -- readers while writers change a value -------------------------------------------------
+
+# The server runs in this process: switching threads every microsecond lands a
+# reader in the middle of a write often, so that a missing guard shows within the run.
+RACE_SWITCH_INTERVAL_S = 1e-6
+RACE_POLL_S = 0.05  # how often the runner looks at the counts (seconds of load, polled)
+RACE_JOIN_TIMEOUT_S = 10.0  # a step is a few round trips: a thread not done by then is stuck
+RACE_SHOWN = 3  # bad observations quoted when the race fails
+RACE_SHOWN_CHARS = 300  # of each (a HyperLogLog value is 12 KB)
+
+
+def race(
+    connect: Callable[[], Any],
+    writers: list[Callable[[Any], object]],
+    readers: list[Callable[[Any], object | None]],
+    *,
+    writes: int,
+    reads: int,
+    timeout: float = 30.0,
+) -> None:
+    """Run every writer and every reader step over and over, each in a thread
+    of its own with a client of its own (``connect()``), until ``writes``
+    writer steps and ``reads`` reader steps are done, something was wrong,
+    or ``timeout`` seconds have passed; then fail unless enough of both were
+    done and nothing was wrong.
+
+    A writer step does one write. A reader step does one read and returns
+    None if what it saw was fine, else a description of what was wrong. A
+    step that raises (an error reply, say) is wrong too. The switch interval
+    is set for the run and always restored.
+    """
+    stop = threading.Event()
+    bad: list[tuple[str, object]] = []
+    steps = [(f"writer {i}", step, False) for i, step in enumerate(writers)]
+    steps += [(f"reader {i}", step, True) for i, step in enumerate(readers)]
+    done = [0] * len(steps)  # one slot a thread: no increment lost to a switch
+
+    def run(slot: int) -> None:
+        name, step, checks = steps[slot]
+        client = connect()
+        try:
+            while not stop.is_set():
+                try:
+                    seen = step(client)
+                except Exception as exc:  # noqa: BLE001 - any error is a failure
+                    seen = f"{type(exc).__name__}: {exc}"
+                else:
+                    if not checks:
+                        seen = None  # what a write replies is not looked at
+                if seen is not None:
+                    bad.append((name, seen))
+                    stop.set()  # one is enough: fail now rather than at the deadline
+                    return
+                done[slot] += 1
+        finally:
+            client.close()
+
+    def counts() -> tuple[int, int]:
+        return sum(done[: len(writers)]), sum(done[len(writers) :])
+
+    threads = [
+        threading.Thread(target=run, args=(slot,), name=steps[slot][0], daemon=True)
+        for slot in range(len(steps))
+    ]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(RACE_SWITCH_INTERVAL_S)
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + timeout
+        while not stop.wait(RACE_POLL_S) and time.monotonic() < deadline:
+            written, read = counts()
+            if written >= writes and read >= reads:
+                break
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(RACE_JOIN_TIMEOUT_S)
+        sys.setswitchinterval(interval)
+    shown = [f"{who}: {repr(seen)[:RACE_SHOWN_CHARS]}" for who, seen in bad[:RACE_SHOWN]]
+    assert not bad, f"{len(bad)} bad observation(s): " + "; ".join(shown)
+    stuck = [thread.name for thread in threads if thread.is_alive()]
+    assert not stuck, f"still running {RACE_JOIN_TIMEOUT_S} s after the stop: {stuck}"
+    written, read = counts()
+    assert written >= writes and read >= reads, (
+        f"{written} writes (of {writes}) and {read} reads (of {reads}) in {timeout} s"
+    )

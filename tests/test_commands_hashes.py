@@ -17,10 +17,8 @@ Four kinds:
 
 from __future__ import annotations
 
+import itertools
 import random
-import sys
-import threading
-import time
 
 import pytest
 
@@ -31,7 +29,7 @@ from kvserver.server import load_log
 from kvserver.store import Keyspace
 from kvserver.values import Hash
 from kvserver.values.hashes import INDEX_MIN_FIELDS
-from tests.support import dump, error_text, resp
+from tests.support import dump, error_text, race, resp
 
 OK = Status("OK")
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -632,56 +630,36 @@ def test_readers_never_see_half_of_a_hash_write(start_server):
     group = [f"g{i}" for i in range(GROUP_FIELDS)]
     filler = {f"pad{i}": "p" for i in range(INDEX_MIN_FIELDS)}  # big enough for HSCAN's cursor walk
     redis.Redis(port=server.resp_port).hset("h", mapping={**dict.fromkeys(group, "0"), **filler})
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # land readers in the middle of a write often
-    stop = threading.Event()
-    torn: list = []
-    counts = {"writes": 0, "reads": 0}
 
-    def writer(n: int) -> None:
-        r = redis.Redis(port=server.resp_port)
-        i = 0
-        while not stop.is_set():
+    def writer(n: int):
+        rounds = itertools.count()
+
+        def write(r) -> None:
+            i = next(rounds)
             r.hset("h", mapping=dict.fromkeys(group, f"{n}-{i}"))
             if i % 5 == 0:
                 r.hdel("h", *group)
-            counts["writes"] += 1
-            i += 1
 
-    def check(values, how) -> None:
-        if len(set(values)) > 1:
-            torn.append((how, sorted(set(values), key=str)[:3]))
+        return write
 
-    def reader() -> None:
-        r = redis.Redis(port=server.resp_port)
-        while not stop.is_set():
-            try:
-                check(r.hmget("h", group), "HMGET")
-                whole = r.hgetall("h")
-                check([whole.get(f.encode()) for f in group], "HGETALL")
-                cursor, batch = r.hscan("h", 0, count=1000)
-                check([v for f, v in batch.items() if f.startswith(b"g")], "HSCAN")
-                picks = r.hrandfield("h", -40, withvalues=True)
-                check([v for f, v in zip(picks[::2], picks[1::2]) if f.startswith(b"g")], "HRANDFIELD")
-            except redis.RedisError as exc:
-                torn.append(exc)
-            counts["reads"] += 1
+    def read(r):
+        seen = {"HMGET": r.hmget("h", group)}
+        whole = r.hgetall("h")
+        seen["HGETALL"] = [whole.get(f.encode()) for f in group]
+        _, batch = r.hscan("h", 0, count=1000)
+        seen["HSCAN"] = [v for f, v in batch.items() if f.startswith(b"g")]
+        picks = r.hrandfield("h", -40, withvalues=True)
+        seen["HRANDFIELD"] = [v for f, v in zip(picks[::2], picks[1::2]) if f.startswith(b"g")]
+        torn = {how: sorted(set(values), key=str)[:3] for how, values in seen.items() if len(set(values)) > 1}
+        return torn or None
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
-    threads += [threading.Thread(target=reader) for _ in range(2)]
-    try:
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 30
-        while (counts["writes"] < 600 or counts["reads"] < 300) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(10)
-        sys.setswitchinterval(interval)
-    assert counts["writes"] >= 600 and counts["reads"] >= 300, counts
-    assert not torn, f"{len(torn)} torn reads, e.g. {torn[:3]}"
+    race(
+        lambda: redis.Redis(port=server.resp_port),
+        writers=[writer(n) for n in range(2)],
+        readers=[read] * 2,
+        writes=600,
+        reads=300,
+    )
 
 
 def test_text_port_shows_a_hash_on_one_line(start_server):

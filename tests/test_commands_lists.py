@@ -15,8 +15,6 @@ from __future__ import annotations
 import errno
 import os
 import random
-import sys
-import threading
 import time
 
 import pytest
@@ -27,7 +25,7 @@ from kvserver.protocol import NullArray, Status
 from kvserver.server import load_log
 from kvserver.store import Keyspace
 from kvserver.values import List
-from tests.support import Harness, error_text, resp, replayed
+from tests.support import Harness, error_text, race, resp, replayed
 
 OK = Status("OK")
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -561,52 +559,24 @@ def test_readers_never_see_a_list_half_way_through_a_change(start_server):
     import redis
 
     server = start_server()
-    setup = redis.Redis(port=server.resp_port)
-    setup.rpush("l", *range(LENGTH))
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # a reader lands inside a write often enough to show a race
-    stop = threading.Event()
-    bad: list = []
-    reads = [0]
-    writes = [0]
+    redis.Redis(port=server.resp_port).rpush("l", *range(LENGTH))
 
-    def writer(command):
-        r = redis.Redis(port=server.resp_port)
-        while not stop.is_set():
-            r.execute_command(*command)
-            writes[0] += 1
+    def read(r):
+        whole = [int(x) for x in r.lrange("l", 0, -1)]
+        length = r.llen("l")
+        last = r.lindex("l", LENGTH - 1)
+        start = whole[0] if whole else 0
+        if whole != [(start + i) % LENGTH for i in range(LENGTH)] or length != LENGTH or last is None:
+            return (whole, length, last)
+        return None
 
-    def reader():
-        r = redis.Redis(port=server.resp_port)
-        while not stop.is_set():
-            try:
-                whole = [int(x) for x in r.lrange("l", 0, -1)]
-                length = r.llen("l")
-                last = r.lindex("l", LENGTH - 1)
-            except redis.RedisError as exc:
-                bad.append(repr(exc))
-                continue
-            reads[0] += 1
-            start = whole[0] if whole else 0
-            if whole != [(start + i) % LENGTH for i in range(LENGTH)] or length != LENGTH or last is None:
-                bad.append((whole, length, last))
-
-    rotations = [("RPOPLPUSH", "l", "l"), ("LMOVE", "l", "l", "LEFT", "RIGHT")]
-    threads = [threading.Thread(target=writer, args=(rotation,)) for rotation in rotations]
-    threads += [threading.Thread(target=reader) for _ in range(3)]
-    try:
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 30
-        while (writes[0] < 6000 or reads[0] < 3000) and time.monotonic() < deadline:
-            time.sleep(0.05)  # seconds of load, polled
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(10)
-        sys.setswitchinterval(interval)
-    assert writes[0] >= 6000 and reads[0] >= 3000, (writes, reads)
-    assert not bad, f"{len(bad)} bad reads, e.g. {bad[:3]}"
+    race(
+        lambda: redis.Redis(port=server.resp_port),
+        writers=[lambda r: r.rpoplpush("l", "l"), lambda r: r.lmove("l", "l", "LEFT", "RIGHT")],
+        readers=[read] * 3,
+        writes=6000,
+        reads=3000,
+    )
 
 
 def test_keys_that_expired_while_the_server_was_down_are_logged_as_deleted(tmp_path, start_server):

@@ -12,16 +12,13 @@
 
 from __future__ import annotations
 
-import sys
-import threading
-import time
 
 import pytest
 
 from kvserver.protocol import SetReply
 from kvserver.store import Keyspace
 from kvserver.values import Set
-from tests.support import error_text, resp, replayed
+from tests.support import error_text, race, resp, replayed
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
@@ -520,52 +517,31 @@ def test_readers_never_see_half_of_a_set_change(start_server):
     import redis
 
     server = start_server()
-    r0 = redis.Redis(port=server.resp_port, protocol=2)
     base = {b"base"}
     batch = [b"x%d" % i for i in range(300)]
-    r0.sadd("s", *base)
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # threads switch often: a reader lands mid-change
-    stop = threading.Event()
-    bad: list = []
-    counts = [0, 0]
+    redis.Redis(port=server.resp_port, protocol=2).sadd("s", *base)
 
-    def writer():
-        r = redis.Redis(port=server.resp_port, protocol=2)
-        while not stop.is_set():
-            r.sadd("s", *batch)
-            r.srem("s", *batch)
-            counts[0] += 1
+    def write(r) -> None:
+        r.sadd("s", *batch)
+        r.srem("s", *batch)
 
-    def reader():
-        r = redis.Redis(port=server.resp_port, protocol=2)
-        while not stop.is_set():
-            try:
-                members = r.smembers("s")
-                size = r.scard("s")
-                picks = r.srandmember("s", 5)
-                r.sscan("s", 0, count=1000)
-            except redis.RedisError as exc:
-                bad.append(exc)
-                continue
-            counts[1] += 1
-            if members not in (base, base | set(batch)) or size not in (1, 301) or len(picks) not in (1, 5):
-                bad.append((len(members), size, len(picks)))
+    def read(r):
+        members = r.smembers("s")
+        size = r.scard("s")
+        picks = r.srandmember("s", 5)
+        r.sscan("s", 0, count=1000)
+        if members not in (base, base | set(batch)) or size not in (1, 301) or len(picks) not in (1, 5):
+            return (len(members), size, len(picks))
+        return None
 
-    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(2)]
-    try:
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 20
-        while (counts[0] < 300 or counts[1] < 600) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(10)
-        sys.setswitchinterval(interval)
-    assert counts[0] >= 300 and counts[1] >= 600, counts
-    assert not bad, f"{len(bad)} bad reads, e.g. {bad[:3]}"
+    race(
+        lambda: redis.Redis(port=server.resp_port, protocol=2),
+        writers=[write],
+        readers=[read] * 2,
+        writes=300,
+        reads=600,
+        timeout=20,
+    )
 
 
 def test_set_value_random_index_follows_changes():

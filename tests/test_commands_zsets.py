@@ -14,9 +14,6 @@ from __future__ import annotations
 import math
 import random
 import struct
-import sys
-import threading
-import time
 
 import pytest
 import redis
@@ -26,7 +23,7 @@ from kvserver.commands import COMMANDS
 from kvserver.values import EncodingSettings, Set, Zset
 from kvserver.values.zsets import score_text
 from tests.conftest import SideBySide
-from tests.support import dump, resp, replayed
+from tests.support import dump, race, resp, replayed
 
 SELECT0 = resp("SELECT", "0")
 
@@ -684,17 +681,12 @@ def test_readers_never_see_a_torn_sorted_set(start_server):
     """Writers keep "z" at 50 members whose scores sum to 0 (each change is
     a ZADD moving two members); readers must always see 50 and a zero sum."""
     server = start_server()
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    stop = threading.Event()
-    problems: list[str] = []
-    base = redis.Redis(port=server.resp_port)
-    base.zadd("z", {f"m{i}": 0 for i in range(50)})
+    redis.Redis(port=server.resp_port).zadd("z", {f"m{i}": 0 for i in range(50)})
 
-    def writer(seed: int) -> None:
+    def writer(seed: int):
         rng = random.Random(seed)
-        r = redis.Redis(port=server.resp_port)
-        while not stop.is_set():
+
+        def write(r) -> None:
             a, b = rng.sample(range(50), 2)
             delta = rng.randrange(1, 100)
             r.execute_command("MULTI")
@@ -702,32 +694,19 @@ def test_readers_never_see_a_torn_sorted_set(start_server):
             r.execute_command("ZINCRBY", "z", -delta, f"m{b}")
             r.execute_command("EXEC")
 
-    def reader() -> None:
-        r = redis.Redis(port=server.resp_port)
-        while not stop.is_set():
-            try:
-                pairs = r.zrange("z", 0, -1, withscores=True)
-                if len(pairs) != 50 or sum(s for _, s in pairs) != 0:
-                    problems.append(f"torn: {len(pairs)} members, sum {sum(s for _, s in pairs)}")
-                    return
-                scores = [s for _, s in pairs]
-                if scores != sorted(scores):
-                    problems.append("out of order")
-                    return
-            except Exception as exc:  # noqa: BLE001 - any error is the failure
-                problems.append(repr(exc))
-                return
+        return write
 
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)] + [threading.Thread(target=reader) for _ in range(2)]
-    try:
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline and not problems:
-            stop.wait(0.05)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-        sys.setswitchinterval(old)
-    assert not problems, problems[:3]
+    def read(r):
+        pairs = r.zrange("z", 0, -1, withscores=True)
+        if len(pairs) != 50 or sum(s for _, s in pairs) != 0:
+            return f"torn: {len(pairs)} members, sum {sum(s for _, s in pairs)}"
+        scores = [s for _, s in pairs]
+        return "out of order" if scores != sorted(scores) else None
+
+    race(
+        lambda: redis.Redis(port=server.resp_port),
+        writers=[writer(i) for i in range(2)],
+        readers=[read] * 2,
+        writes=600,  # about 1.5 s of load on a 2-core machine
+        reads=1800,
+    )

@@ -5,10 +5,9 @@ readers, and redis-py's pipelines and transactions over real sockets."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 
@@ -20,7 +19,7 @@ from kvserver.protocol.resp import encode_reply
 from kvserver.server import load_log
 from kvserver.store import Keyspace
 from tests.resp_client import RawRespClient
-from tests.support import error_text, resp
+from tests.support import error_text, race, resp
 
 EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 
@@ -436,53 +435,30 @@ def test_readers_never_see_half_of_a_transaction(start_server):
     server = start_server()
     import redis
 
-    setup = redis.Redis(port=server.resp_port, protocol=2)
-    setup.mset({"x": "0", "y": "0"})
-    # The server runs in this process: switching threads every microsecond
-    # makes a reader land in the middle of a transaction often, so that a
-    # missing guard shows within the run.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    stop = threading.Event()
-    mixed: list = []
-    reads = [0]
-    commits = [0]
+    redis.Redis(port=server.resp_port, protocol=2).mset({"x": "0", "y": "0"})
 
     def writer(n):
-        r = redis.Redis(port=server.resp_port, protocol=2)
-        i = 0
-        while not stop.is_set():
-            value = f"{n}-{i}"
+        rounds = itertools.count()
+
+        def write(r) -> None:
+            value = f"{n}-{next(rounds)}"
             pipe = r.pipeline()  # MULTI ... EXEC
             pipe.set("x", "partial").set("y", "partial").set("x", value).set("y", value)
             pipe.execute()
-            commits[0] += 1
-            i += 1
 
-    def reader():
-        r = redis.Redis(port=server.resp_port, protocol=2)
-        while not stop.is_set():
-            x, y = r.mget("x", "y")
-            reads[0] += 1
-            if x != y or x == b"partial":
-                mixed.append((x, y))
+        return write
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
-    threads += [threading.Thread(target=reader) for _ in range(3)]
-    try:
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 30
-        # Seconds of load: enough commits and reads that an interleaving would show.
-        while (commits[0] < 1500 or reads[0] < 3000) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(10)
-        sys.setswitchinterval(interval)
-    assert commits[0] >= 1500 and reads[0] >= 3000, (commits, reads)
-    assert not mixed, f"{len(mixed)} torn reads, e.g. {mixed[:3]}"
+    def read(r):
+        x, y = r.mget("x", "y")
+        return (x, y) if x != y or x == b"partial" else None
+
+    race(
+        lambda: redis.Redis(port=server.resp_port, protocol=2),
+        writers=[writer(n) for n in range(2)],
+        readers=[read] * 3,
+        writes=1500,
+        reads=3000,
+    )
 
 
 def test_redis_py_pipelines_and_transaction_helper(start_server):
