@@ -14,7 +14,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kvserver.aof import AppendOnlyFile
 from kvserver.dispatch import Dispatcher
