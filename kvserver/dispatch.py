@@ -18,9 +18,9 @@ Clients on every port and the start-up log replay all come through
   when there is more than one record (as Redis 7 propagates them). A failed
   append rolls back the whole unit.
 * A client's pipelined requests (``begin_batch``/``end_batch``, around a
-  worker's batch) run as one **batch**: the write lock is taken at the
-  first command that reads or writes keys and held until the batch ends,
-  and the effects of all of them are written with one append. Until then
+  worker's batch) run as one **batch**: the write lock is taken at its
+  first write and held until the batch ends (reads of keys after it run
+  under it too), and the effects of all of them are written with one append. Until then
   nobody else sees what they changed; if the append fails, all of them are
   rolled back and every reply from the first change on becomes the error.
   A command that cannot run with the lock held (blocking, EXEC, scripts,
@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 
 CALLS, NANOSECONDS, REJECTED, FAILED = range(4)  # fields of command_stats
 QUEUED = Status("QUEUED")
+# The read-only script commands: flagged as reads of keys, but what they read
+# is their scripts' commands' business (tracking, batches), not their own.
+_SCRIPT_READS = ("eval_ro", "evalsha_ro", "fcall_ro")
 
 # A batch holds the write lock: it ends after this many commands (and a
 # new one begins), so that a client pipelining thousands of requests
@@ -131,7 +134,7 @@ class Dispatcher:
             if (c.reads_keys or "readonly" in c.flags)
             and (c.first_key or c.name in KEY_FINDERS)
             and "pubsub" not in c.flags
-            and c.name not in ("eval_ro", "evalsha_ro", "fcall_ro")
+            and c.name not in _SCRIPT_READS
         )
         # What may run inside a batch, the write lock held: plain reads and
         # writes of keys. Not a blocking command (it waits), nor one that
@@ -139,7 +142,7 @@ class Dispatcher:
         self._batched = frozenset(
             c.name
             for c in COMMANDS.values()
-            if (c.write or c.reads_keys) and not c.blocking and c.name not in ("eval_ro", "evalsha_ro", "fcall_ro")
+            if (c.write or c.reads_keys) and not c.blocking and c.name not in _SCRIPT_READS
         )
         # The batch holding the write lock now, if any: an expiry inside it
         # joins its append (_log_expiry), to stay in the mutation order.
@@ -395,28 +398,16 @@ class Dispatcher:
             self._batch = batch
             keyspace.journal = []
             keyspace.seq += 1  # odd until the batch is written: readers wait for it
-        journal = keyspace.journal
-        mark = len(journal)
-        effects = session.effects
         batch.positions.append(len(batch.out))
         session.now = self._clock()
         try:
-            reply = cmd.func(session, argv)
+            reply = self._run_undoable(cmd, session, argv, batch.entries)
         except CommandError as exc:
-            keyspace.rollback(journal[mark:])  # raised before it changed anything, but be exact
-            del journal[mark:]
             reply = exc
         except Exception:
-            keyspace.rollback(journal[mark:])
-            del journal[mark:]
             log.exception("internal error running %r", cmd.name)
             reply = CommandError(errors.INTERNAL_ERROR)
-        else:
-            if effects:
-                batch.entries.append((session.db.index, list(effects)))
-        finally:
-            effects.clear()
-        if batch.changed < 0 and journal:  # its first change (the journal notes every one)
+        if batch.changed < 0 and keyspace.journal:  # its first change (the journal notes every one)
             batch.changed = len(batch.positions) - 1
         tracking = keyspace.tracking
         if (
@@ -454,21 +445,11 @@ class Dispatcher:
                     if keyspace.ready:
                         offset = serve_ready(keyspace, aof, session.now) or offset
         finally:
-            keyspace.seq += 1
-            keyspace.journal = None
-            if keyspace.ready:  # a batch refused: nobody is served
-                keyspace.ready.clear()
-            tracking = keyspace.tracking
-            if tracking is not None and tracking.pending:
-                tracking.broadcast()
+            self._end_unit()
             self._batch = None
             batch.active = False
             self._lock.release()
-        if offset and aof.fsync_policy == "always":
-            try:
-                aof.sync_to(offset)  # outside the lock, as for one write
-            except AofError as exc:
-                error = errors.log_write_failed(str(exc))
+        error = self._synced(offset) or error
         if error is not None and batch.changed >= 0:
             out, encoded = batch.out, batch.encode(error, session.resp)
             for position in batch.positions[batch.changed :]:
@@ -477,6 +458,32 @@ class Dispatcher:
         batch.entries.clear()
         batch.changed = -1
         return error
+
+    def _end_unit(self) -> None:
+        """The end of a unit that held the write lock with the journal open
+        (run_atomic, a batch), lock still held: readers may read without it
+        again (the seqlock count even), blocked clients not served by now
+        are not (the append was refused), and BCAST tracking clients hear
+        of the keys it changed, once it is done."""
+        keyspace = self.keyspace
+        keyspace.seq += 1
+        keyspace.journal = None
+        if keyspace.ready:
+            keyspace.ready.clear()
+        tracking = keyspace.tracking
+        if tracking is not None and tracking.pending:
+            tracking.broadcast()
+
+    def _synced(self, offset: int) -> CommandError | None:
+        """Under appendfsync always, wait until an fsync covers ``offset``
+        (lock released, so that concurrent writers share fsyncs); the
+        error to answer if it failed, else None."""
+        if offset and self.aof.fsync_policy == "always":
+            try:
+                self.aof.sync_to(offset)
+            except AofError as exc:
+                return errors.log_write_failed(str(exc))
+        return None
 
     # -- atomic units: EXEC, scripts -------------------------------------------
 
@@ -522,19 +529,9 @@ class Dispatcher:
                 raise
             finally:
                 session.group = None
-                keyspace.seq += 1
-                keyspace.journal = None
-                if keyspace.ready:
-                    keyspace.ready.clear()
-                tracking = keyspace.tracking
-                if tracking is not None and tracking.pending:  # BCAST: once the unit is done
-                    tracking.broadcast()
-        if offset and aof.fsync_policy == "always":
-            try:
-                aof.sync_to(offset)
-            except AofError as exc:
-                return errors.log_write_failed(str(exc))
-        return reply
+                self._end_unit()
+        refused = self._synced(offset)
+        return reply if refused is None else refused
 
     def _caller(self, session: Session) -> Callable[[list[bytes]], object]:
         def call(args: list[bytes]) -> object:
@@ -554,16 +551,23 @@ class Dispatcher:
         and its effects the unit's group (run_atomic writes them)."""
         if not cmd.write:
             return cmd.func(session, argv)
+        return self._run_undoable(cmd, session, argv, session.group)
+
+    def _run_undoable(self, cmd, session: Session, argv: list[bytes], effects_into: list) -> object:
+        """Run one command inside an open unit (an atomic unit or a batch:
+        write lock held, journal open): its effects join ``effects_into`` as
+        (database index, records). If it raises, its own changes alone are
+        undone (the unit's other commands stand) and the exception goes on."""
         journal = self.keyspace.journal
         mark = len(journal)
         effects = session.effects
         try:
             reply = cmd.func(session, argv)
             if effects:
-                session.group.append((session.db.index, list(effects)))
+                effects_into.append((session.db.index, list(effects)))
             return reply
         except BaseException:
-            # This command alone is undone; the unit's other commands stand.
+            # A CommandError comes before any change, but be exact.
             self.keyspace.rollback(journal[mark:])
             del journal[mark:]
             raise
