@@ -180,10 +180,11 @@ class RespParser:
 
     # -- internals -----------------------------------------------------------
 
-    def _take_fast(self, out: list) -> None:
-        """``_next_array_fast`` in a loop, for as long as the next request
-        is a small array that hiredis finds whole and canonical; stops at
-        anything else, which ``next_request`` then takes."""
+    def _take_fast(self, out: list, most: int | None = None) -> None:
+        """Append to ``out`` the requests at _pos that hiredis finds, up to
+        ``most`` (None: no limit), for as long as the next one is a small array found whole
+        and exactly canonical (see the module docstring); stops at anything
+        else, which the Python parser then takes."""
         buffer = self._buffer
         pos = self._pos
         size = len(buffer)
@@ -198,6 +199,7 @@ class RespParser:
         find = buffer.find
         startswith = buffer.startswith
         append = out.append
+        taken = 0
         try:
             # A one- or two-digit count (see next_request), then hiredis.
             while pos < size and buffer[pos] == 0x2A and 0 <= find(b"\r\n", pos + 2, pos + 5):
@@ -217,6 +219,9 @@ class RespParser:
                     break
                 pos += len(encoded)
                 append(request)
+                taken += 1
+                if taken == most:
+                    break
             else:
                 if pos < size:  # an inline command or a big array next: Python's
                     self._mirrored = False
@@ -229,26 +234,9 @@ class RespParser:
         """The array at _pos through hiredis, or None to let the Python
         parser take it (incomplete, empty, over a limit, or not exactly
         canonical RESP; see the module docstring)."""
-        if not self._mirrored:
-            self._reader = hiredis.Reader()
-            with memoryview(self._buffer) as view:  # released at once: _buffer must stay resizable
-                self._reader.feed(view[self._pos :])
-            self._mirrored = True
-        try:
-            request = self._reader.gets()
-            if not request or type(request) is not list:
-                return None  # False: incomplete; [] or None: *0 / *-1
-            encoded = encode_command(request)  # TypeError if an element is no bulk
-        except Exception:  # hiredis.ProtocolError, TypeError: the Python parser says why
-            return None
-        if (
-            len(encoded) > MAX_BULK_BYTES  # not cheaply known to be within Redis's limits
-            or len(request) > MAX_MULTIBULK_COUNT
-            or not self._buffer.startswith(encoded, self._pos)
-        ):
-            return None
-        self._pos += len(encoded)
-        return request
+        out: list = []
+        self._take_fast(out, most=1)
+        return out[0] if out else None
 
     def _start_array(self) -> bool:
         buffer = self._buffer
